@@ -1,0 +1,204 @@
+# The table of contents of the Cython core: C structs, enums and the
+# signatures of the inline helpers. Bodies live in the .pxi files that
+# _core.pyx includes, one per concern.
+from libc.stdint cimport uint8_t, uint16_t, uint32_t, uint64_t, int32_t, int64_t
+
+# ---------------------------------------------------------------- decode
+cdef enum:  # DecodeStatus
+    DEC_OK = 0            # a flow-bearing packet (TCP/UDP/ICMP) was decoded
+    DEC_NOT_FLOW          # valid, but nothing a flow is kept for (ARP, LLDP, unknown IP proto...)
+    DEC_FRAGMENT          # an IP fragment held for reassembly; no flow update yet
+    DEC_ERR_LINKTYPE      # link type the core does not decode
+    DEC_ERR_L2_TRUNCATED
+    DEC_ERR_IPV4_HEADER   # bad version / IHL / total length
+    DEC_ERR_IPV6_HEADER
+    DEC_ERR_IPV6_EXTHDR   # extension header chain runs past the packet
+    DEC_ERR_TCP_HEADER
+    DEC_ERR_UDP_HEADER
+    DEC_ERR_ICMP_HEADER
+    DEC_ERR_TUNNEL        # GRE/VXLAN/Geneve/ERSPAN/Teredo header malformed
+    DEC_ERR_TOO_DEEP      # more nested encapsulations than MAX_DEPTH
+    DEC_ERR_FRAGMENT      # fragment dropped (table full, bad offsets, oversize)
+    DEC_STATUS_COUNT
+
+cdef enum:
+    MAX_DEPTH = 8         # nested encapsulations followed before giving up
+    MAX_VLANS = 3         # VLAN ids kept in the flow key (outermost first), as Suricata 7
+
+cdef struct PacketView:
+    # innermost 5-tuple; IPv4 addresses sit in the first 4 bytes, rest zero
+    uint8_t src[16]
+    uint8_t dst[16]
+    uint16_t sport
+    uint16_t dport
+    uint16_t vlan[3]
+    uint8_t nvlan
+    uint8_t family           # 4 or 6
+    uint8_t proto            # IANA protocol number of the flow
+    uint8_t depth            # encapsulation depth (0 = not tunnelled)
+    uint8_t tcp_flags
+    uint8_t icmp_type
+    uint8_t icmp_code
+    # an ICMPv4 destination-unreachable quoting a TCP/UDP packet: the
+    # quoted packet's tuple (IPv4 only), else emb_proto == 0
+    uint8_t emb_proto
+    uint8_t emb_src[4]
+    uint8_t emb_dst[4]
+    uint16_t emb_sport
+    uint16_t emb_dport
+    uint32_t seq
+    uint32_t ack
+    const uint8_t *payload
+    uint32_t payload_len
+    # bytes the flow is charged: the whole captured frame, or for a
+    # tunnelled packet the inner packet from its first inner header (as
+    # Suricata counts its tunnel pseudo-packets)
+    uint32_t flow_len
+    const uint8_t *pkt_start  # start of the (pseudo-)packet flow_len is measured from
+
+# ------------------------------------------------------------- fragments
+cdef struct FragTracker:
+    uint8_t src[16]
+    uint8_t dst[16]
+    uint32_t ident
+    uint8_t family
+    uint8_t proto
+    uint8_t in_use
+    uint8_t have_last
+    int64_t first_us
+    uint8_t *data            # unfragmentable header + reassembled payload
+    uint32_t hdr_len         # bytes of IP header kept in front of the payload
+    uint32_t counted_hdr_len # header bytes Suricata counts (incl. extension headers)
+    uint32_t prefix_len      # bytes before the IP header in the first fragment's packet
+    uint32_t payload_total   # known once the last fragment arrived
+    uint32_t units_seen      # 8-byte units received (bitmap population)
+    uint8_t *bitmap          # one bit per 8-byte unit of payload
+
+# ------------------------------------------------------------------ flows
+cdef enum:  # FlowState
+    FS_NEW = 0
+    FS_ESTABLISHED = 1
+    FS_CLOSED = 2
+
+cdef enum:  # EndReason
+    END_TIMEOUT = 0
+    END_SHUTDOWN = 1
+    END_MEMCAP = 2
+
+# one LRU list per timeout class, each ordered by last packet time
+cdef enum:  # TimeoutClass
+    TC_TCP_NEW = 0
+    TC_TCP_ESTABLISHED
+    TC_TCP_CLOSED
+    TC_OTHER_NEW
+    TC_OTHER_ESTABLISHED
+    TC_COUNT
+
+cdef struct FlowKey:
+    uint8_t addr_a[16]       # the lower (addr, port) endpoint
+    uint8_t addr_b[16]
+    uint16_t port_a
+    uint16_t port_b
+    uint16_t vlan[3]
+    uint8_t proto
+    uint8_t family
+    uint8_t depth
+    uint8_t pad[3]
+
+cdef struct Flow:
+    FlowKey key
+    uint64_t hash
+    uint64_t flow_id
+    int32_t lru_prev
+    int32_t lru_next
+    uint8_t lru_class
+    uint8_t init_is_a        # the initiator is endpoint a of the key
+    uint8_t state
+    uint8_t fin_seen         # bit 0: toserver FIN, bit 1: toclient FIN
+    uint8_t flags_ts
+    uint8_t flags_tc
+    uint8_t icmp_type
+    uint8_t icmp_code
+    uint8_t resp_icmp_type
+    uint8_t resp_icmp_code
+    uint8_t has_resp_icmp
+    uint8_t in_use
+    uint64_t pkts_ts
+    uint64_t pkts_tc
+    uint64_t bytes_ts
+    uint64_t bytes_tc
+    int64_t first_us
+    int64_t last_us
+
+# what leaves the core when a flow ends; copied out at batch boundaries
+cdef struct FlowEnd:
+    uint64_t flow_id
+    uint8_t src[16]
+    uint8_t dst[16]
+    uint16_t sport
+    uint16_t dport
+    uint16_t vlan[3]
+    uint8_t family
+    uint8_t proto
+    uint8_t depth
+    uint8_t state
+    uint8_t reason
+    uint8_t flags_ts
+    uint8_t flags_tc
+    uint8_t icmp_type
+    uint8_t icmp_code
+    uint8_t resp_icmp_type
+    uint8_t resp_icmp_code
+    uint8_t has_resp_icmp
+    uint64_t pkts_ts
+    uint64_t pkts_tc
+    uint64_t bytes_ts
+    uint64_t bytes_tc
+    int64_t first_us
+    int64_t last_us
+    int64_t end_us           # packet time at which the record was emitted
+
+
+cdef struct FragTable:
+    FragTracker *slots
+    uint32_t size            # power of two
+    int64_t timeout_us
+    int32_t release_slot     # reassembled datagram whose memory is freed on the next packet
+    uint64_t evicted         # trackers dropped because the table was full
+    uint64_t reassembled
+
+cdef struct DecodeCtx:
+    FragTable *frags
+    # a UDP tunnel (VXLAN, Geneve, Teredo) also charges its outer UDP flow,
+    # as Suricata does: the outer packet is kept here for the flow table
+    PacketView outer
+    bint has_outer
+    int64_t ts_us
+    uint64_t *counters       # indexed by DecodeStatus, plus the extras below
+
+cdef enum:  # extra decode counters, after the DecodeStatus ones
+    CNT_IPV4_TRUNCATED = DEC_STATUS_COUNT   # IP total length beyond the captured bytes
+    CNT_IPV6_TRUNCATED
+    CNT_TUNNELLED
+    CNT_ICMP_ERROR_MAPPED
+    CNT_VLAN_DROPPED_TAG                    # tags beyond MAX_VLANS (not in the key)
+    CNT_DECODE_COUNTERS
+
+cdef struct FlowTable:
+    Flow *flows              # slot pool; grows by doubling up to max_flows
+    uint32_t capacity
+    uint32_t max_flows
+    uint32_t active
+    int32_t free_head        # free slots chained through lru_next
+    uint32_t *index          # open addressing, linear probing: slot + 1, 0 = empty
+    uint32_t index_mask
+    int32_t lru_head[5]      # one list per TimeoutClass, oldest first
+    int32_t lru_tail[5]
+    int64_t timeout_us[5]
+    FlowEnd *ended           # records waiting to be taken at the batch boundary
+    uint32_t n_ended
+    uint32_t cap_ended
+    uint64_t created
+    uint64_t evicted_memcap
+    uint64_t timed_out
+    int64_t next_sweep_us

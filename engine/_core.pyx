@@ -1,0 +1,211 @@
+# cython: language_level=3
+"""The exfilwatch core: batches of frames in, flow records out.
+
+A thin hub: the bodies live in the included .pxi files, one per concern;
+the declarations are in _core.pxd. No Python object is created per packet.
+"""
+import socket
+
+from .records import FlowRecord
+
+include "_decode.pxi"
+include "_frag.pxi"
+include "_flows.pxi"
+
+DECODE_STATUS_NAMES = (
+    "ok", "not_flow", "fragment", "unknown_linktype", "l2_truncated", "ipv4_header",
+    "ipv6_header", "ipv6_exthdr", "tcp_header", "udp_header", "icmp_header", "tunnel",
+    "too_deep", "fragment_dropped",
+)
+EXTRA_COUNTER_NAMES = ("ipv4_truncated", "ipv6_truncated", "tunnelled", "icmp_error_mapped",
+                       "vlan_extra_tags")
+STATE_NAMES = ("new", "established", "closed")
+REASON_NAMES = ("timeout", "shutdown", "memcap")
+
+
+cdef class FlowEngine:
+    """Decodes batches of captured frames and keeps the bounded flow table."""
+
+    cdef FlowTable table
+    cdef FragTable frags
+    cdef DecodeCtx ctx
+    cdef uint64_t counters_[CNT_DECODE_COUNTERS]
+    cdef uint64_t packets
+    cdef uint64_t bytes
+    cdef uint64_t out_of_bounds
+    cdef int64_t last_ts_us
+    cdef readonly object config
+
+    def __cinit__(self, config=None):
+        from .config import CoreConfig
+        if config is None:
+            config = CoreConfig()
+        self.config = config
+        cdef int64_t timeouts[5]
+        timeouts[TC_TCP_NEW] = <int64_t>(config.tcp_timeout_new_s * 1e6)
+        timeouts[TC_TCP_ESTABLISHED] = <int64_t>(config.tcp_timeout_established_s * 1e6)
+        timeouts[TC_TCP_CLOSED] = <int64_t>(config.tcp_timeout_closed_s * 1e6)
+        timeouts[TC_OTHER_NEW] = <int64_t>(config.other_timeout_new_s * 1e6)
+        timeouts[TC_OTHER_ESTABLISHED] = <int64_t>(config.other_timeout_established_s * 1e6)
+        memset(self.counters_, 0, sizeof(self.counters_))
+        flow_table_init(&self.table, config.max_flows, timeouts)
+        frag_table_init(&self.frags, config.max_fragment_sets,
+                        <int64_t>(config.fragment_timeout_s * 1e6))
+        self.ctx.frags = &self.frags
+        self.ctx.counters = self.counters_
+        self.last_ts_us = 0
+
+    def __dealloc__(self):
+        flow_table_free(&self.table)
+        frag_table_free(&self.frags)
+
+    def process(self, batch):
+        """Decode and account every packet of a capture batch."""
+        cdef const uint8_t[::1] buf = batch.buf
+        cdef const uint64_t[::1] offsets = batch.offsets
+        cdef const uint32_t[::1] caplens = batch.caplens
+        cdef const int64_t[::1] ts_us = batch.ts_us
+        cdef const uint16_t[::1] linktypes = batch.linktypes
+        cdef Py_ssize_t n = batch.count, i
+        cdef size_t buflen = buf.shape[0]
+        if n == 0:
+            return
+        if offsets.shape[0] < n or caplens.shape[0] < n or ts_us.shape[0] < n \
+                or linktypes.shape[0] < n:
+            raise ValueError("batch arrays are shorter than batch.count")
+        with nogil:
+            for i in range(n):
+                if offsets[i] + caplens[i] > buflen:
+                    self.out_of_bounds += 1
+                    continue
+                self._packet(&buf[0] + offsets[i], caplens[i], linktypes[i], ts_us[i])
+
+    cdef inline void _packet(self, const uint8_t *frame, uint32_t caplen, uint16_t linktype,
+                             int64_t ts_us) noexcept nogil:
+        cdef PacketView pv
+        cdef int rc
+        self.packets += 1
+        self.bytes += caplen
+        if ts_us > self.last_ts_us:
+            self.last_ts_us = ts_us
+        frag_release_pending(&self.frags)
+        self.ctx.ts_us = ts_us
+        rc = decode_frame(&self.ctx, frame, caplen, linktype, &pv)
+        self.counters_[rc] += 1
+        if self.ctx.has_outer:
+            flow_packet(&self.table, &self.ctx.outer, ts_us)
+        if rc == DEC_OK:
+            flow_packet(&self.table, &pv, ts_us)
+
+    def flush(self):
+        """End every open flow with reason "shutdown" (end of input)."""
+        flow_flush(&self.table, self.last_ts_us)
+
+    def expire(self, int64_t now_us):
+        """Time out idle flows up to packet time `now_us` (idle live capture)."""
+        flow_sweep(&self.table, now_us)
+
+    @property
+    def active_flows(self):
+        return self.table.active
+
+    def take_flows(self):
+        """The records of flows ended since the last call, oldest first."""
+        cdef uint32_t i
+        cdef FlowEnd *e
+        out = []
+        for i in range(self.table.n_ended):
+            out.append(_flow_record(&self.table.ended[i]))
+        self.table.n_ended = 0
+        return out
+
+    def counters(self):
+        c = {
+            "packets": self.packets,
+            "bytes": self.bytes,
+            "batch_out_of_bounds": self.out_of_bounds,
+            "flows_created": self.table.created,
+            "flows_active": self.table.active,
+            "flows_timed_out": self.table.timed_out,
+            "flow.evicted_memcap": self.table.evicted_memcap,
+            "frag.reassembled": self.frags.reassembled,
+            "frag.evicted": self.frags.evicted,
+        }
+        for i, name in enumerate(DECODE_STATUS_NAMES):
+            c["decode." + name] = self.counters_[i]
+        for i, name in enumerate(EXTRA_COUNTER_NAMES):
+            c["decode." + name] = self.counters_[DEC_STATUS_COUNT + i]
+        return c
+
+
+cdef str _ip_text(const uint8_t *addr, uint8_t family):
+    if family == 4:
+        return socket.inet_ntop(socket.AF_INET, (<const char *>addr)[:4])
+    return socket.inet_ntop(socket.AF_INET6, (<const char *>addr)[:16])
+
+
+cdef object _flow_record(FlowEnd *e):
+    icmp = e.proto == 1 or e.proto == 58
+    return FlowRecord(
+        flow_id=e.flow_id,
+        src_ip=_ip_text(e.src, e.family),
+        src_port=e.sport,
+        dest_ip=_ip_text(e.dst, e.family),
+        dest_port=e.dport,
+        proto=e.proto,
+        vlan=tuple(v for v in (e.vlan[0], e.vlan[1], e.vlan[2]) if v),
+        tunnel_depth=e.depth,
+        pkts_toserver=e.pkts_ts,
+        pkts_toclient=e.pkts_tc,
+        bytes_toserver=e.bytes_ts,
+        bytes_toclient=e.bytes_tc,
+        start_us=e.first_us,
+        end_us=e.last_us,
+        emitted_us=e.end_us,
+        state=STATE_NAMES[e.state],
+        reason=REASON_NAMES[e.reason],
+        tcp_flags_ts=e.flags_ts,
+        tcp_flags_tc=e.flags_tc,
+        icmp_type=e.icmp_type if icmp else None,
+        icmp_code=e.icmp_code if icmp else None,
+        response_icmp_type=e.resp_icmp_type if icmp and e.has_resp_icmp else None,
+        response_icmp_code=e.resp_icmp_code if icmp and e.has_resp_icmp else None,
+    )
+
+
+def decode_packet(frame, int linktype):
+    """Test entry point: decode one frame and return its fields as a dict."""
+    cdef const uint8_t[::1] data = frame
+    cdef PacketView pv
+    cdef FragTable frags
+    cdef DecodeCtx ctx
+    cdef uint64_t counters[CNT_DECODE_COUNTERS]
+    cdef int rc
+    memset(counters, 0, sizeof(counters))
+    frag_table_init(&frags, 0, 0)
+    ctx.frags = &frags
+    ctx.counters = counters
+    ctx.ts_us = 0
+    if data.shape[0] == 0:
+        rc = decode_frame(&ctx, NULL, 0, <uint16_t>linktype, &pv)
+    else:
+        rc = decode_frame(&ctx, &data[0], <uint32_t>data.shape[0], <uint16_t>linktype, &pv)
+    out = {"status": DECODE_STATUS_NAMES[rc]}
+    if rc != DEC_OK:
+        return out
+    out.update(
+        family=pv.family,
+        src_ip=_ip_text(pv.src, pv.family),
+        dst_ip=_ip_text(pv.dst, pv.family),
+        proto=pv.proto,
+        sport=pv.sport,
+        dport=pv.dport,
+        vlan=tuple(pv.vlan[i] for i in range(pv.nvlan)),
+        depth=pv.depth,
+        tcp_flags=pv.tcp_flags,
+        icmp_type=pv.icmp_type,
+        icmp_code=pv.icmp_code,
+        payload=(<const char *>pv.payload)[:pv.payload_len] if pv.payload_len else b"",
+        flow_len=pv.flow_len,
+    )
+    return out

@@ -1,0 +1,399 @@
+# The bounded flow table: a slot pool, an open-addressing index over it, and
+# one LRU list per timeout class. Packet time drives every timeout.
+from libc.stdlib cimport realloc
+
+cdef enum:
+    TH_FIN = 0x01
+    TH_SYN = 0x02
+    TH_RST = 0x04
+    TH_ACK = 0x10
+    SWEEP_INTERVAL_US = 1000000
+    FLOW_ID_MASK = 0x7FFFFFFFFFFFF     # 51 bits: exact in a JSON double, like Suricata's
+
+
+cdef int flow_table_init(FlowTable *ft, uint32_t max_flows, int64_t *timeouts_us) except -1:
+    cdef int c
+    memset(ft, 0, sizeof(FlowTable))
+    ft.max_flows = max_flows
+    ft.free_head = -1
+    for c in range(TC_COUNT):
+        ft.lru_head[c] = -1
+        ft.lru_tail[c] = -1
+        ft.timeout_us[c] = timeouts_us[c]
+    ft.next_sweep_us = -1
+    if flow_table_grow(ft) < 0:
+        raise MemoryError("cannot allocate the flow table")
+    return 0
+
+
+cdef void flow_table_free(FlowTable *ft) noexcept nogil:
+    free(ft.flows)
+    free(ft.index)
+    free(ft.ended)
+    ft.flows = NULL
+    ft.index = NULL
+    ft.ended = NULL
+
+
+cdef inline uint64_t mix64(uint64_t h, uint64_t w) noexcept nogil:
+    h = (h ^ w) * <uint64_t>0x9E3779B97F4A7C15
+    return h ^ (h >> 29)
+
+
+cdef inline uint64_t flow_key_hash(FlowKey *k) noexcept nogil:
+    cdef uint64_t w[6]
+    memset(w, 0, sizeof(w))
+    memcpy(w, k, sizeof(FlowKey))
+    cdef uint64_t h = 0x243F6A8885A308D3
+    cdef int i
+    for i in range(6):
+        h = mix64(h, w[i])
+    return h
+
+
+cdef int flow_index_insert(FlowTable *ft, uint32_t slot) noexcept nogil:
+    cdef uint32_t i = <uint32_t>ft.flows[slot].hash & ft.index_mask
+    while ft.index[i] != 0:
+        i = (i + 1) & ft.index_mask
+    ft.index[i] = slot + 1
+    return 0
+
+
+cdef int flow_table_grow(FlowTable *ft) noexcept nogil:
+    """Double the pool (up to max_flows) and rebuild the index at <= 50 % load."""
+    cdef uint32_t new_cap, i, index_size
+    cdef Flow *flows
+    cdef uint32_t *index
+    if ft.capacity >= ft.max_flows:
+        return -1
+    new_cap = 1024 if ft.capacity == 0 else ft.capacity * 2
+    if new_cap > ft.max_flows:
+        new_cap = ft.max_flows
+    flows = <Flow *>realloc(ft.flows, new_cap * sizeof(Flow))
+    if flows == NULL:
+        return -1
+    ft.flows = flows
+    index_size = 2
+    while index_size < new_cap * 2:
+        index_size <<= 1
+    index = <uint32_t *>malloc(index_size * sizeof(uint32_t))
+    if index == NULL:
+        return -1
+    memset(index, 0, index_size * sizeof(uint32_t))
+    free(ft.index)
+    ft.index = index
+    ft.index_mask = index_size - 1
+    for i in range(ft.capacity):
+        if ft.flows[i].in_use:
+            flow_index_insert(ft, i)
+    # new slots go on the free list in ascending order
+    i = new_cap
+    while i > ft.capacity:
+        i -= 1
+        ft.flows[i].in_use = 0
+        ft.flows[i].lru_next = ft.free_head
+        ft.free_head = <int32_t>i
+    ft.capacity = new_cap
+    return 0
+
+
+cdef void flow_index_remove(FlowTable *ft, uint32_t slot) noexcept nogil:
+    """Backward-shift deletion keeps linear probing free of tombstones."""
+    cdef uint32_t i = <uint32_t>ft.flows[slot].hash & ft.index_mask
+    cdef uint32_t j, k
+    while ft.index[i] != slot + 1:
+        i = (i + 1) & ft.index_mask
+    j = i
+    while True:
+        j = (j + 1) & ft.index_mask
+        if ft.index[j] == 0:
+            break
+        k = <uint32_t>ft.flows[ft.index[j] - 1].hash & ft.index_mask
+        if (i <= j and i < k <= j) or (i > j and (i < k or k <= j)):
+            continue
+        ft.index[i] = ft.index[j]
+        i = j
+    ft.index[i] = 0
+
+
+cdef inline void lru_unlink(FlowTable *ft, int32_t slot) noexcept nogil:
+    cdef Flow *f = &ft.flows[slot]
+    if f.lru_prev >= 0:
+        ft.flows[f.lru_prev].lru_next = f.lru_next
+    else:
+        ft.lru_head[f.lru_class] = f.lru_next
+    if f.lru_next >= 0:
+        ft.flows[f.lru_next].lru_prev = f.lru_prev
+    else:
+        ft.lru_tail[f.lru_class] = f.lru_prev
+
+
+cdef inline void lru_append(FlowTable *ft, int32_t slot, uint8_t cls) noexcept nogil:
+    cdef Flow *f = &ft.flows[slot]
+    f.lru_class = cls
+    f.lru_next = -1
+    f.lru_prev = ft.lru_tail[cls]
+    if f.lru_prev >= 0:
+        ft.flows[f.lru_prev].lru_next = slot
+    else:
+        ft.lru_head[cls] = slot
+    ft.lru_tail[cls] = slot
+
+
+cdef inline uint8_t flow_timeout_class(Flow *f) noexcept nogil:
+    if f.key.proto == 6:
+        if f.state == FS_CLOSED:
+            return TC_TCP_CLOSED
+        return TC_TCP_ESTABLISHED if f.state == FS_ESTABLISHED else TC_TCP_NEW
+    return TC_OTHER_ESTABLISHED if f.state == FS_ESTABLISHED else TC_OTHER_NEW
+
+
+cdef int flow_emit(FlowTable *ft, int32_t slot, uint8_t reason, int64_t now_us) noexcept nogil:
+    """Copy a flow's record out, then free its slot."""
+    cdef Flow *f = &ft.flows[slot]
+    cdef FlowEnd *e
+    cdef FlowEnd *grown
+    cdef uint32_t new_cap
+    if ft.n_ended == ft.cap_ended:
+        new_cap = 256 if ft.cap_ended == 0 else ft.cap_ended * 2
+        grown = <FlowEnd *>realloc(ft.ended, new_cap * sizeof(FlowEnd))
+        if grown == NULL:
+            return -1
+        ft.ended = grown
+        ft.cap_ended = new_cap
+    e = &ft.ended[ft.n_ended]
+    ft.n_ended += 1
+    e.flow_id = f.flow_id
+    if f.init_is_a:
+        memcpy(e.src, f.key.addr_a, 16)
+        memcpy(e.dst, f.key.addr_b, 16)
+        e.sport = f.key.port_a
+        e.dport = f.key.port_b
+    else:
+        memcpy(e.src, f.key.addr_b, 16)
+        memcpy(e.dst, f.key.addr_a, 16)
+        e.sport = f.key.port_b
+        e.dport = f.key.port_a
+    memcpy(e.vlan, f.key.vlan, sizeof(e.vlan))
+    e.family = f.key.family
+    e.proto = f.key.proto
+    e.depth = f.key.depth
+    e.state = f.state
+    e.reason = reason
+    e.flags_ts = f.flags_ts
+    e.flags_tc = f.flags_tc
+    e.icmp_type = f.icmp_type
+    e.icmp_code = f.icmp_code
+    e.resp_icmp_type = f.resp_icmp_type
+    e.resp_icmp_code = f.resp_icmp_code
+    e.has_resp_icmp = f.has_resp_icmp
+    e.pkts_ts = f.pkts_ts
+    e.pkts_tc = f.pkts_tc
+    e.bytes_ts = f.bytes_ts
+    e.bytes_tc = f.bytes_tc
+    e.first_us = f.first_us
+    e.last_us = f.last_us
+    e.end_us = now_us
+    lru_unlink(ft, slot)
+    flow_index_remove(ft, <uint32_t>slot)
+    f.in_use = 0
+    f.lru_next = ft.free_head
+    ft.free_head = slot
+    ft.active -= 1
+    return 0
+
+
+cdef inline bint flow_timed_out(FlowTable *ft, Flow *f, int64_t now_us) noexcept nogil:
+    return f.last_us + ft.timeout_us[f.lru_class] < now_us
+
+
+cdef void flow_sweep(FlowTable *ft, int64_t now_us) noexcept nogil:
+    """End every flow idle past its class's timeout (heads are the oldest)."""
+    cdef int c
+    cdef int32_t slot
+    for c in range(TC_COUNT):
+        slot = ft.lru_head[c]
+        while slot >= 0 and ft.flows[slot].last_us + ft.timeout_us[c] < now_us:
+            flow_emit(ft, slot, END_TIMEOUT, now_us)
+            ft.timed_out += 1
+            slot = ft.lru_head[c]
+
+
+cdef void flow_flush(FlowTable *ft, int64_t now_us) noexcept nogil:
+    cdef int c
+    for c in range(TC_COUNT):
+        while ft.lru_head[c] >= 0:
+            flow_emit(ft, ft.lru_head[c], END_SHUTDOWN, now_us)
+
+
+cdef int32_t flow_evict_oldest(FlowTable *ft, int64_t now_us) noexcept nogil:
+    cdef int c, best = -1
+    for c in range(TC_COUNT):
+        if ft.lru_head[c] >= 0 and (best < 0 or ft.flows[ft.lru_head[c]].last_us
+                                    < ft.flows[ft.lru_head[best]].last_us):
+            best = c
+    if best < 0:
+        return -1
+    flow_emit(ft, ft.lru_head[best], END_MEMCAP, now_us)
+    ft.evicted_memcap += 1
+    return 0
+
+
+cdef inline bint packet_from_a(PacketView *pv, FlowKey *k) noexcept nogil:
+    """Fill the canonical key (lower endpoint first); True if the packet's
+    source is that lower endpoint."""
+    cdef int c = memcmp(pv.src, pv.dst, 16)
+    memset(k, 0, sizeof(FlowKey))
+    k.proto = pv.proto
+    k.family = pv.family
+    k.depth = pv.depth
+    memcpy(k.vlan, pv.vlan, sizeof(k.vlan))
+    if c < 0 or (c == 0 and pv.sport <= pv.dport):
+        memcpy(k.addr_a, pv.src, 16)
+        memcpy(k.addr_b, pv.dst, 16)
+        k.port_a = pv.sport
+        k.port_b = pv.dport
+        return True
+    memcpy(k.addr_a, pv.dst, 16)
+    memcpy(k.addr_b, pv.src, 16)
+    k.port_a = pv.dport
+    k.port_b = pv.sport
+    return False
+
+
+cdef int32_t flow_find(FlowTable *ft, FlowKey *k, uint64_t h) noexcept nogil:
+    cdef uint32_t i = <uint32_t>h & ft.index_mask
+    cdef uint32_t s
+    while True:
+        s = ft.index[i]
+        if s == 0:
+            return -1
+        if ft.flows[s - 1].hash == h and memcmp(&ft.flows[s - 1].key, k, sizeof(FlowKey)) == 0:
+            return <int32_t>(s - 1)
+        i = (i + 1) & ft.index_mask
+
+
+cdef int32_t flow_create(FlowTable *ft, FlowKey *k, uint64_t h, int64_t now_us) noexcept nogil:
+    cdef int32_t slot
+    cdef Flow *f
+    if ft.free_head < 0 and flow_table_grow(ft) < 0:
+        if flow_evict_oldest(ft, now_us) < 0:
+            return -1
+    slot = ft.free_head
+    f = &ft.flows[slot]
+    ft.free_head = f.lru_next
+    memset(f, 0, sizeof(Flow))
+    memcpy(&f.key, k, sizeof(FlowKey))
+    f.hash = h
+    f.flow_id = (h ^ (<uint64_t>now_us * <uint64_t>0xC2B2AE3D27D4EB4F)) & FLOW_ID_MASK
+    if f.flow_id == 0:
+        f.flow_id = 1
+    f.in_use = 1
+    f.first_us = now_us
+    f.state = FS_NEW
+    flow_index_insert(ft, <uint32_t>slot)
+    lru_append(ft, slot, flow_timeout_class(f))
+    ft.active += 1
+    ft.created += 1
+    return slot
+
+
+cdef void flow_update_state(Flow *f, PacketView *pv, bint toserver) noexcept nogil:
+    cdef uint8_t fl = pv.tcp_flags
+    if f.key.proto != 6:
+        if f.pkts_ts and f.pkts_tc:
+            f.state = FS_ESTABLISHED
+        return
+    if fl & TH_RST:
+        f.state = FS_CLOSED
+    elif fl & TH_FIN:
+        f.fin_seen |= 1 if toserver else 2
+        if f.fin_seen == 3:
+            f.state = FS_CLOSED
+    elif f.state == FS_NEW and f.pkts_ts and f.pkts_tc:
+        # a three-way handshake completed, or a midstream pickup saw both sides
+        if (f.flags_ts & TH_SYN) == 0 or ((f.flags_tc & TH_SYN) and toserver and (fl & TH_ACK)):
+            f.state = FS_ESTABLISHED
+
+
+cdef int flow_packet(FlowTable *ft, PacketView *pv, int64_t now_us) noexcept nogil:
+    """Account one decoded packet to its flow, creating the flow if needed."""
+    cdef FlowKey k
+    cdef uint64_t h
+    cdef int32_t slot
+    cdef Flow *f
+    cdef bint from_a, toserver
+    cdef uint8_t cls
+    if now_us >= ft.next_sweep_us:
+        flow_sweep(ft, now_us)
+        ft.next_sweep_us = now_us + SWEEP_INTERVAL_US
+    if pv.emb_proto:
+        # destination unreachable: charge the quoted flow if it is known
+        slot = flow_find_quoted(ft, pv, &k, &h, &from_a)
+        if slot >= 0:
+            return flow_account(ft, slot, pv, from_a, now_us)
+    from_a = packet_from_a(pv, &k)
+    h = flow_key_hash(&k)
+    slot = flow_find(ft, &k, h)
+    if slot >= 0 and flow_timed_out(ft, &ft.flows[slot], now_us):
+        flow_emit(ft, slot, END_TIMEOUT, now_us)
+        ft.timed_out += 1
+        slot = -1
+    if slot < 0:
+        slot = flow_create(ft, &k, h, now_us)
+        if slot < 0:
+            return -1
+        f = &ft.flows[slot]
+        # a SYN-ACK seen first means we missed the SYN: its receiver initiated
+        if pv.proto == 6 and (pv.tcp_flags & (TH_SYN | TH_ACK)) == (TH_SYN | TH_ACK):
+            f.init_is_a = not from_a
+        else:
+            f.init_is_a = from_a
+    return flow_account(ft, slot, pv, from_a, now_us)
+
+
+cdef int32_t flow_find_quoted(FlowTable *ft, PacketView *pv, FlowKey *k, uint64_t *h,
+                              bint *from_a) noexcept nogil:
+    """Look up the flow of the packet an ICMP error quotes, in its reply direction."""
+    cdef PacketView q
+    memcpy(&q, pv, sizeof(PacketView))
+    memset(q.src, 0, 32)
+    memcpy(q.src, pv.emb_dst, 4)
+    memcpy(q.dst, pv.emb_src, 4)
+    q.sport = pv.emb_dport
+    q.dport = pv.emb_sport
+    q.proto = pv.emb_proto
+    q.family = 4
+    from_a[0] = packet_from_a(&q, k)
+    h[0] = flow_key_hash(k)
+    return flow_find(ft, k, h[0])
+
+
+cdef int flow_account(FlowTable *ft, int32_t slot, PacketView *pv, bint from_a,
+                      int64_t now_us) noexcept nogil:
+    cdef Flow *f = &ft.flows[slot]
+    cdef bint toserver = from_a == f.init_is_a
+    cdef uint8_t cls
+    if toserver:
+        f.pkts_ts += 1
+        f.bytes_ts += pv.flow_len
+        f.flags_ts |= pv.tcp_flags
+        if f.pkts_ts == 1 and (pv.proto == 1 or pv.proto == 58):
+            f.icmp_type = pv.icmp_type
+            f.icmp_code = pv.icmp_code
+    else:
+        f.pkts_tc += 1
+        f.bytes_tc += pv.flow_len
+        f.flags_tc |= pv.tcp_flags
+        if not f.has_resp_icmp and (pv.proto == 1 or pv.proto == 58):
+            f.resp_icmp_type = pv.icmp_type
+            f.resp_icmp_code = pv.icmp_code
+            f.has_resp_icmp = 1
+    if now_us > f.last_us:
+        f.last_us = now_us
+    flow_update_state(f, pv, toserver)
+    # move to the tail of its (possibly new) class: lists stay time-ordered
+    cls = flow_timeout_class(f)
+    lru_unlink(ft, slot)
+    lru_append(ft, slot, cls)
+    return 0

@@ -1,0 +1,36 @@
+"""Frozen records that cross the core boundary, one per ended flow."""
+from dataclasses import dataclass
+
+PROTO_NAMES = {1: "ICMP", 6: "TCP", 17: "UDP", 58: "IPv6-ICMP"}
+
+
+@dataclass(frozen=True, slots=True)
+class FlowRecord:
+    flow_id: int
+    src_ip: str              # the initiator: SYN sender, else the first packet's source
+    src_port: int
+    dest_ip: str
+    dest_port: int
+    proto: int               # IANA protocol number
+    vlan: tuple              # VLAN ids, outermost first
+    tunnel_depth: int        # 0 when not encapsulated
+    pkts_toserver: int
+    pkts_toclient: int
+    bytes_toserver: int      # whole frames as captured (inner packet when tunnelled)
+    bytes_toclient: int
+    start_us: int            # first packet, microseconds since the epoch
+    end_us: int              # last packet
+    emitted_us: int          # packet time at which the flow ended
+    state: str               # "new" | "established" | "closed"
+    reason: str              # "timeout" | "shutdown" | "memcap"
+    tcp_flags_ts: int
+    tcp_flags_tc: int
+    icmp_type: int | None = None
+    icmp_code: int | None = None
+    response_icmp_type: int | None = None
+    response_icmp_code: int | None = None
+    interim: bool = False
+
+    @property
+    def proto_name(self) -> str:
+        return PROTO_NAMES.get(self.proto, str(self.proto))
