@@ -109,6 +109,15 @@ cdef class FlowEngine:
     def active_flows(self):
         return self.table.active
 
+    @property
+    def packets_seen(self):
+        return self.packets
+
+    @property
+    def last_packet_us(self):
+        """Latest packet time seen, microseconds since the epoch (0 before any)."""
+        return self.last_ts_us
+
     def take_flows(self):
         """The records of flows ended since the last call, oldest first."""
         cdef uint32_t i

@@ -1,0 +1,114 @@
+"""The `exfilwatch` command."""
+import argparse
+import logging
+import sys
+from collections import Counter
+
+from . import __version__
+from .config import CoreConfig
+from .errors import ConfigError
+from .progress import Progress
+
+EXIT_OK = 0
+EXIT_INPUT_ERROR = 1     # a capture file could not be read (the others were)
+EXIT_USAGE = 2           # bad arguments or configuration
+EXIT_INTERRUPTED = 130
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(
+        prog="exfilwatch",
+        description="Find data exfiltration over encrypted channels (MITRE ATT&CK T1048.002) "
+                    "in network traffic.",
+    )
+    parser.add_argument("--version", action="version", version=f"exfilwatch {__version__}")
+    sub = parser.add_subparsers(dest="command", metavar="COMMAND")
+    sub.required = True
+
+    rp = sub.add_parser(
+        "replay",
+        help="replay pcap/pcapng files and write EVE JSON records",
+        description="Replay capture files (pcap, pcapng, or anything libpcap reads) in the "
+                    "order given, as one capture, and write DIR/eve.json: one `flow` record "
+                    "per flow and a closing `stats` record. A file that cannot be read is "
+                    "reported and skipped; the exit status is then 1.",
+    )
+    rp.add_argument("files", nargs="+", metavar="FILE", help="capture files to replay")
+    rp.add_argument("-o", "--output", required=True, metavar="DIR",
+                    help="output directory (created if missing); eve.json is written there")
+    rp.add_argument("-q", "--quiet", action="store_true",
+                    help="no progress line on stderr (it is shown only when stderr is a terminal)")
+    rp.add_argument("--summary", action="store_true",
+                    help="print a short summary of the flows found when done")
+    defaults = CoreConfig()
+    rp.add_argument("--max-flows", type=int, default=defaults.max_flows, metavar="N",
+                    help="flow table cap; the oldest idle flows are evicted beyond it "
+                         f"(default {defaults.max_flows:,})")
+    rp.add_argument("--tcp-timeout-established", type=float,
+                    default=defaults.tcp_timeout_established_s, metavar="SECONDS",
+                    help="idle time, in packet time, after which an established TCP flow ends "
+                         f"(default {defaults.tcp_timeout_established_s:g})")
+    rp.add_argument("-v", "--verbose", action="store_true", help="log debug messages")
+    return parser
+
+
+def main(argv=None) -> int:
+    args = build_parser().parse_args(argv)
+    logging.basicConfig(level=logging.DEBUG if args.verbose else logging.WARNING,
+                        format="exfilwatch: %(levelname)s: %(message)s")
+    try:
+        config = CoreConfig(max_flows=args.max_flows,
+                            tcp_timeout_established_s=args.tcp_timeout_established)
+    except ConfigError as exc:
+        print(f"exfilwatch: {exc}", file=sys.stderr)
+        return EXIT_USAGE
+    return run_replay(args, config)
+
+
+def run_replay(args, config: CoreConfig) -> int:
+    from .replay import replay   # the compiled core loads only when needed
+
+    show_progress = not args.quiet and sys.stderr.isatty()
+    try:
+        result = replay(args.files, args.output, config,
+                        progress=Progress() if show_progress else None)
+    except OSError as exc:
+        print(f"exfilwatch: cannot write to {args.output}: {exc.strerror}.", file=sys.stderr)
+        return EXIT_USAGE
+    if args.summary:
+        print_summary(result)
+    if result.interrupted:
+        return EXIT_INTERRUPTED
+    return EXIT_INPUT_ERROR if result.files_failed else EXIT_OK
+
+
+def print_summary(result) -> None:
+    import json
+
+    flows = []
+    with open(result.eve_path, encoding="utf-8") as fh:
+        for line in fh:
+            event = json.loads(line)
+            if event["event_type"] == "flow":
+                flows.append(event)
+    c = result.counters
+    print(f"Replayed {len(result.files_read)} file(s): {c.get('packets', 0):,} packets, "
+          f"{c.get('bytes', 0):,} bytes, {len(flows):,} flows.")
+    by_proto = Counter(f["proto"] for f in flows)
+    print("Flows by protocol: " + ", ".join(f"{p} {n}" for p, n in by_proto.most_common()))
+    top = sorted(flows, key=lambda f: f["flow"]["bytes_toserver"], reverse=True)[:5]
+    if top:
+        print("Largest uploads (bytes to server):")
+        for f in top:
+            dst = f"{f['dest_ip']}:{f.get('dest_port', '-')}"
+            print(f"  {f['src_ip']:>39} -> {dst:<45} {f['flow']['bytes_toserver']:>12,} B up "
+                  f"{f['flow']['bytes_toclient']:>12,} B down")
+    for path, message in result.files_failed:
+        print(f"Not read: {message}")
+    for path in result.files_truncated:
+        print(f"Truncated (read up to the cut): {path}")
+    print(f"EVE records: {result.eve_path}")
+
+
+if __name__ == "__main__":
+    sys.exit(main())

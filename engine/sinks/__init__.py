@@ -1,0 +1,1 @@
+"""Where records go: EVE JSON lines now; Zeek logs, syslog and buses later."""
