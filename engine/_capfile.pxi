@@ -104,6 +104,17 @@ cdef inline uint64_t _cf_u64(const uint8_t* p, bint be) noexcept nogil:
     return (<uint64_t>_cf_u32(p + 4, be) << 32) | _cf_u32(p, be)
 
 
+cdef inline uint16_t _cf_linktype(uint32_t v) noexcept nogil:
+    """LINKTYPE_* value of a file's link type field: the low 16 bits (the
+    upper bits of a pcap header carry FCS flags), with the raw-IP values
+    12 and 14 that old writers stored (DLT_RAW) mapped to LINKTYPE_RAW 101,
+    as libpcap does."""
+    cdef uint16_t lt = <uint16_t>(v & 0xFFFF)
+    if lt == 12 or lt == 14:
+        return 101
+    return lt
+
+
 cdef inline int64_t _cf_ticks_to_us(uint64_t ticks, const _cf_iface* ifc) noexcept nogil:
     """pcapng timestamp ticks -> microseconds since the epoch (floor)."""
     cdef uint64_t sec, frac
@@ -250,7 +261,7 @@ cdef class CapfileScanner:
                 self._stop(CF_TRUNCATED, CF_R_HEADER_CUT)
                 return
             self._snaplen = _cf_u32(p + 16, self._be)
-            self._linktype = <uint16_t>(_cf_u32(p + 20, self._be) & 0xFFFF)
+            self._linktype = _cf_linktype(_cf_u32(p + 20, self._be))
             if self._snaplen == 0 or self._snaplen > _CF_MAX_CAPLEN:
                 self._caplen_limit = _CF_MAX_CAPLEN
             else:
@@ -365,7 +376,7 @@ cdef class CapfileScanner:
             self._ifaces = grown
             self._cap_ifaces = newcap
         ifc = &self._ifaces[self._n_ifaces]
-        ifc.linktype = _cf_u16(body, be)
+        ifc.linktype = _cf_linktype(_cf_u16(body, be))
         ifc.snaplen = _cf_u32(body + 4, be)
         ifc.tsoffset_us = 0
         ifc.resol_pow2 = -1
