@@ -143,7 +143,8 @@ cdef inline int64_t _cf_ticks_to_us(uint64_t ticks, const _cf_iface* ifc) noexce
             us = 0
         else:
             us = <int64_t>(ticks // ifc.resol_div)     # resol_div = 10**(n-6)
-    return us + ifc.tsoffset_us
+    # unsigned arithmetic: wraps instead of signed-overflow UB on hostile values
+    return <int64_t>(<uint64_t>us + <uint64_t>ifc.tsoffset_us)
 
 
 cdef inline uint64_t _cf_pow10(int n) noexcept nogil:
@@ -400,7 +401,7 @@ cdef class CapfileScanner:
                     ifc.resol_exp10 = r
             elif code == 14 and olen >= 8:         # if_tsoffset, seconds
                 off = <int64_t>_cf_u64(body + o + 4, be)
-                ifc.tsoffset_us = off * 1000000
+                ifc.tsoffset_us = <int64_t>(<uint64_t>off * 1000000ULL)
             o += 4 + ((olen + 3) & ~3)
         if ifc.resol_pow2 < 0:
             if ifc.resol_exp10 <= 6:

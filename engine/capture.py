@@ -315,7 +315,12 @@ class CaptureReader:
         self._closed = True
         self._release_buffer()
         self._scanner = None
-        self._pcap = None
+        pc, self._pcap = self._pcap, None
+        if pc is not None and hasattr(pc, "close"):
+            try:
+                pc.close()
+            except Exception:       # pcapy raises if already closed; nothing to release
+                pass
         self._iter = None
 
     def __enter__(self) -> "CaptureReader":

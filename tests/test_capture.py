@@ -19,8 +19,12 @@ import pytest
 
 from engine.capture import Batch, open_capture
 from engine.errors import CaptureError
-from tests import capfiles as cf
-from tests.capfiles import Rec
+try:                                   # run from the repository root
+    from tests import capfiles as cf
+except ImportError:                    # tests/ itself on sys.path (pytest rootdir-less)
+    import capfiles as cf
+
+Rec = cf.Rec
 
 
 # -- helpers ----------------------------------------------------------------
