@@ -538,3 +538,40 @@ def test_unreadable_file_is_a_capture_error_naming_it(tmp_path, monkeypatch):
 def test_bad_batch_size_is_refused():
     with pytest.raises(ValueError):
         open_capture("whatever", batch_size=0)
+
+
+# -- the shared corpus: differential against libpcap ------------------------
+
+CORPUS = os.environ.get("EXFILWATCH_CORPUS") or os.path.join(
+    os.path.dirname(os.path.abspath(__file__)), "..", "..", "shared", "corpus")
+
+
+def _corpus_captures():
+    if not os.path.isdir(CORPUS):
+        return []
+    out = []
+    for root, _, names in os.walk(CORPUS):
+        out += [os.path.join(root, n) for n in names if n.endswith((".pcap", ".pcapng", ".cap"))]
+    return sorted(out)
+
+
+def test_every_corpus_capture_reads_exactly_like_libpcap():
+    import pcapy
+    files = _corpus_captures()
+    if not files:
+        pytest.skip(f"no captures under {CORPUS} (set EXFILWATCH_CORPUS)")
+    for path in files:
+        native, r = read_all(path)
+        ref, error = [], None
+        pc = pcapy.open_offline(path)
+        try:
+            while True:
+                hdr, data = pc.next()
+                if hdr is None:
+                    break
+                sec, usec = hdr.getts()
+                ref.append((bytes(data), sec * 1_000_000 + usec, hdr.getcaplen(), hdr.getlen()))
+        except pcapy.PcapError as e:
+            error = e
+        assert [p[:4] for p in native] == ref, path
+        assert r.truncated == (error is not None), path
