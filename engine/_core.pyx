@@ -8,6 +8,7 @@ import socket
 
 from .records import FlowRecord
 
+include "_capfile.pxi"
 include "_decode.pxi"
 include "_frag.pxi"
 include "_flows.pxi"
