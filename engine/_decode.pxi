@@ -5,6 +5,8 @@ from libc.string cimport memcpy, memset
 cdef enum:
     LT_NULL = 0
     LT_ETHERNET = 1
+    LT_PPP = 9
+    LT_PPP_HDLC = 50
     LT_RAW_BSD = 12
     LT_RAW_OPENBSD = 14
     LT_RAW = 101
@@ -59,6 +61,8 @@ cdef int decode_frame(DecodeCtx *ctx, const uint8_t *p, uint32_t caplen, uint16_
     if linktype == LT_RAW or linktype == LT_RAW_BSD or linktype == LT_RAW_OPENBSD \
             or linktype == LT_IPV4 or linktype == LT_IPV6:
         return decode_ip_by_version(ctx, p, caplen, pv)
+    if linktype == LT_PPP or linktype == LT_PPP_HDLC:
+        return decode_ppp(ctx, p, caplen, pv)
     if linktype == LT_LINUX_SLL:
         if caplen < 16:
             return DEC_ERR_L2_TRUNCATED
@@ -103,7 +107,6 @@ cdef int decode_ethertype(DecodeCtx *ctx, uint16_t etype, const uint8_t *p, uint
                           PacketView *pv) noexcept nogil:
     """VLAN, MPLS and PPPoE shims in front of IP, then IP."""
     cdef uint32_t label
-    cdef uint16_t ppp
     while True:
         if etype == ETH_IPV4:
             return decode_ipv4(ctx, p, length, pv)
@@ -144,14 +147,9 @@ cdef int decode_ethertype(DecodeCtx *ctx, uint16_t etype, const uint8_t *p, uint
                 return decode_ethernet(ctx, p + 4, length - 4, pv)
             return DEC_NOT_FLOW
         elif etype == ETH_PPPOE_SESS:
-            if length < 8:
+            if length < 6:
                 return DEC_ERR_L2_TRUNCATED
-            ppp = rd16(p + 6)
-            if ppp == 0x0021:
-                return decode_ipv4(ctx, p + 8, length - 8, pv)
-            if ppp == 0x0057:
-                return decode_ipv6(ctx, p + 8, length - 8, pv)
-            return DEC_NOT_FLOW
+            return decode_ppp(ctx, p + 6, length - 6, pv)
         else:
             return DEC_NOT_FLOW
 
@@ -348,26 +346,22 @@ cdef int decode_udp_tunnel(DecodeCtx *ctx, const uint8_t *p, uint32_t length,
                            PacketView *pv) noexcept nogil:
     """VXLAN, Geneve and Teredo on their ports; DEC_NOT_FLOW means plain UDP.
 
-    The inner packet is charged from its first IP header (Suricata skips the
-    inner Ethernet header of VXLAN and Geneve); the outer UDP packet is kept
-    in ctx.outer so its own flow is charged too."""
+    The inner packet is charged from the first inner header Suricata keeps
+    (VXLAN: the inner IP header; Geneve: the inner Ethernet header); the
+    outer UDP packet is kept in ctx.outer so its own flow is charged too."""
     cdef uint32_t hlen
     cdef uint16_t ptype
-    if pv.dport == UDP_PORT_VXLAN:
-        if length < 8 + 14 or p[0] != 0x08:
+    # either port selects the decoder, as in Suricata
+    if pv.dport == UDP_PORT_VXLAN or pv.sport == UDP_PORT_VXLAN:
+        if length < 8 + 14 or not (p[0] & 0x08):          # the VNI-valid flag
             return DEC_NOT_FLOW
         return decode_udp_tunnel_inner(ctx, rd16(p + 8 + 12), p + 8 + 14, length - 8 - 14, pv)
-    if pv.dport == UDP_PORT_GENEVE:
+    if pv.dport == UDP_PORT_GENEVE or pv.sport == UDP_PORT_GENEVE:
         if length < 8 or (p[0] >> 6) != 0:
             return DEC_NOT_FLOW
         hlen = 8 + (p[0] & 0x3F) * 4
         ptype = rd16(p + 2)
-        if ptype == ETH_BRIDGE:
-            if hlen + 14 > length:
-                return DEC_NOT_FLOW
-            ptype = rd16(p + hlen + 12)
-            hlen += 14
-        elif hlen > length or (ptype != ETH_IPV4 and ptype != ETH_IPV6):
+        if hlen > length or (ptype != ETH_BRIDGE and ptype != ETH_IPV4 and ptype != ETH_IPV6):
             return DEC_NOT_FLOW
         return decode_udp_tunnel_inner(ctx, ptype, p + hlen, length - hlen, pv)
     if pv.dport == UDP_PORT_TEREDO or pv.sport == UDP_PORT_TEREDO:
@@ -393,6 +387,8 @@ cdef int decode_udp_tunnel_inner(DecodeCtx *ctx, uint16_t etype, const uint8_t *
     if rc != DEC_OK:
         return rc
     ctx.counters[CNT_TUNNELLED] += 1
+    if etype == ETH_BRIDGE:
+        return decode_ethernet(ctx, inner, length, pv)
     return decode_ethertype(ctx, etype, inner, length, pv)
 
 
