@@ -524,6 +524,7 @@ def _new_truth(spec: FlowSpec, proto: str) -> dict:
     return {"proto": proto, "src_ip": spec.client_ip, "src_port": spec.client_port,
             "dest_ip": spec.server_ip, "dest_port": spec.server_port,
             "vlan": list(spec.encap.vlan), "tunnel": spec.encap.tunnel,
+            "interface": spec.encap.iface, "linktype": spec.encap.linktype,
             "pkts_toserver": 0, "pkts_toclient": 0, "bytes_toserver": 0, "bytes_toclient": 0,
             "start": None, "end": None, "scenario": spec.scenario}
 
@@ -566,7 +567,8 @@ def frame_tcp(tr: Transcript, spec: FlowSpec, start_us: int, rng: random.Random)
                            seq=nxt[direction], ack=nxt[peer] if flags & TH_ACK else 0,
                            flags=flags, win=win, opts=opts, data=payload)
         seg.off = (20 + len(opts)) >> 2
-        nxt[direction] = (nxt[direction] + len(payload) + (1 if flags & (TH_SYN | TH_FIN) else 0)) & 0xFFFFFFFF
+        seq_used = len(payload) + (1 if flags & (TH_SYN | TH_FIN) else 0)
+        nxt[direction] = (nxt[direction] + seq_used) & 0xFFFFFFFF
         ip_id[direction] += 1
         src, dst = (spec.client_ip, spec.server_ip) if direction == C2S else (spec.server_ip, spec.client_ip)
         frame, counted = spec.encap.wrap(ip_packet(src, dst, 6, seg, ttl[direction], ip_id[direction]),
@@ -931,14 +933,14 @@ def decode(frame: bytes, linktype: int) -> dict:
         return info
 
 
-def read_capture(path: Path) -> list[tuple[int, bytes, int]]:
-    """(ts_us, frame, linktype) per packet, through dpkt's readers."""
+def read_capture(path: Path) -> list[tuple[int, bytes, int, int]]:
+    """(ts_us, frame, linktype, interface) per packet, through dpkt's readers."""
     if path.suffix != ".pcapng":
         with path.open("rb") as fh:
             reader = dpkt.pcap.Reader(fh)
             if reader.datalink() != LINKTYPE_ETHERNET:
                 raise ValueError(f"{path.name}: linktype {reader.datalink()}, expected Ethernet")
-            return [(round(ts * 1_000_000), bytes(buf), LINKTYPE_ETHERNET) for ts, buf in reader]
+            return [(round(ts * 1_000_000), bytes(buf), LINKTYPE_ETHERNET, 0) for ts, buf in reader]
     with path.open("rb") as fh:
         dpkt_pkts = [(round(ts * 1_000_000), bytes(buf)) for ts, buf in dpkt.pcapng.Reader(fh)]
     # dpkt's pcapng reader drops the interface id; walk the blocks for it.
@@ -952,33 +954,37 @@ def read_capture(path: Path) -> list[tuple[int, bytes, int]]:
         off += blen
     if [lt for lt, _ in PCAPNG_INTERFACES] != linktypes or len(iface_of) != len(dpkt_pkts):
         raise ValueError(f"{path.name}: interfaces {linktypes}, {len(iface_of)} EPBs")
-    return [(ts, buf, linktypes[i]) for (ts, buf), i in zip(dpkt_pkts, iface_of)]
+    return [(ts, buf, linktypes[i], i) for (ts, buf), i in zip(dpkt_pkts, iface_of)]
 
 
-def recount(packets: list[tuple[int, bytes, int]]) -> tuple[list[dict], dict]:
+def recount(packets: list[tuple[int, bytes, int, int]]) -> tuple[list[dict], dict]:
     """Rebuild flow records and reassembled TCP streams from packets alone."""
     flows: dict[tuple, dict] = {}
     streams: dict[tuple, dict] = {}
     last_ts = 0
-    for ts, frame, linktype in packets:
+    for n, (ts, frame, linktype, iface) in enumerate(packets, 1):
         if ts < last_ts:
-            raise ValueError("timestamps go backwards")
+            raise ValueError(f"packet {n}: timestamp goes backwards")
         last_ts = ts
-        if linktype == LINKTYPE_ETHERNET:
-            dpkt.ethernet.Ethernet(frame)  # dpkt itself must be able to decode every frame
-        p = decode(frame, linktype)
+        try:
+            if linktype == LINKTYPE_ETHERNET:
+                dpkt.ethernet.Ethernet(frame)  # dpkt itself must be able to decode every frame
+            p = decode(frame, linktype)
+        except (ValueError, struct.error, IndexError, dpkt.UnpackError) as exc:
+            raise ValueError(f"packet {n} does not decode: {exc}") from exc
         key = (p["proto"],) + tuple(sorted([(p["src"], p["sport"]), (p["dst"], p["dport"])]))
         if key not in flows:
             if p["proto"] == "TCP" and p["flags"] != TH_SYN:
                 raise ValueError(f"TCP flow {key} does not start with a SYN")
             flows[key] = {"proto": p["proto"], "src_ip": p["src"], "src_port": p["sport"],
                           "dest_ip": p["dst"], "dest_port": p["dport"], "vlan": p["vlan"],
-                          "tunnel": p["tunnel"], "pkts_toserver": 0, "pkts_toclient": 0,
+                          "tunnel": p["tunnel"], "interface": iface, "linktype": linktype,
+                          "pkts_toserver": 0, "pkts_toclient": 0,
                           "bytes_toserver": 0, "bytes_toclient": 0, "start": ts, "end": ts}
             streams[key] = {C2S: bytearray(), S2C: bytearray(), "next": {}, "fin": set()}
         f = flows[key]
         direction = C2S if (p["src"], p["sport"]) == (f["src_ip"], f["src_port"]) else S2C
-        if (p["vlan"], p["tunnel"]) != (f["vlan"], f["tunnel"]):
+        if (p["vlan"], p["tunnel"], iface) != (f["vlan"], f["tunnel"], f["interface"]):
             raise ValueError(f"encapsulation changes inside flow {key}")
         f[f"pkts_{direction}"] += 1
         f[f"bytes_{direction}"] += p["counted"]
@@ -1006,7 +1012,7 @@ def recount(packets: list[tuple[int, bytes, int]]) -> tuple[list[dict], dict]:
     return list(flows.values()), streams
 
 
-COUNT_FIELDS = ("proto", "src_ip", "src_port", "dest_ip", "dest_port", "vlan", "tunnel",
+COUNT_FIELDS = ("proto", "src_ip", "src_port", "dest_ip", "dest_port", "vlan", "tunnel", "interface", "linktype",
                 "pkts_toserver", "pkts_toclient", "bytes_toserver", "bytes_toclient", "start", "end")
 
 
@@ -1022,7 +1028,10 @@ def check(out_dir: Path, truth: dict, transcripts: dict[str, list[Transcript | N
         packets = read_capture(path)
         if len(packets) != cap["packets"]:
             raise ValueError(f"{name}: {len(packets)} packets, ground truth says {cap['packets']}")
-        found, streams = recount(packets)
+        try:
+            found, streams = recount(packets)
+        except ValueError as exc:
+            raise ValueError(f"{name}: {exc}") from exc
         found_by_key = {(f["proto"], f["src_ip"], f["src_port"], f["dest_ip"], f["dest_port"]): f
                         for f in found}
         if len(found_by_key) != len(cap["flows"]):
