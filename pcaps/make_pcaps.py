@@ -761,7 +761,7 @@ def benign_browsing(b: Builder) -> list[FlowResult]:
         ("fd00:1::10", s["cdn6.example.net"], (90_000,), (), False),
     ]
     rng = _rng(b.seed, name, "schedule")
-    base = EPOCH_US + 9 * 3_600_000_000
+    base = EPOCH_US  # 14:00, business hours
     flows = [dns_lookup("10.1.0.10", "10.1.0.2", "www.news.example", s["www.news.example"].ip, base, rng),
              dns_lookup("10.1.0.12", "10.1.0.2", "api.example.com", s["api.example.com"].ip,
                         base + 7_100_000, rng),
@@ -777,7 +777,7 @@ def benign_browsing(b: Builder) -> list[FlowResult]:
 def exfil_tls_selfsigned(b: Builder) -> list[FlowResult]:
     """~6 MB uploaded in one TLS 1.2 connection to a self-signed server on 8443, among benign sessions."""
     name, s = "exfil_tls_selfsigned.pcap", SERVERS
-    base = EPOCH_US + 23 * 3_600_000_000 + 17 * 60_000_000  # 23:17, after hours
+    base = EPOCH_US + (9 * 60 + 17) * 60_000_000  # 23:17, after hours
     exfil_server = Server("backup-sync.example", "203.0.113.66", port=8443,
                           max_version=ssl.TLSVersion.TLSv1_2, alpn=())
     chunk = 1024 * 1024
@@ -801,7 +801,7 @@ def exfil_tls_selfsigned(b: Builder) -> list[FlowResult]:
 def tunnels_vlan(b: Builder) -> list[FlowResult]:
     """The same kind of TLS sessions behind VLAN, QinQ, GRE, VXLAN, 6in4, and plain IPv6."""
     name, s = "tunnels_vlan.pcap", SERVERS
-    base = EPOCH_US + 11 * 3_600_000_000
+    base = EPOCH_US + 3_600_000_000  # 15:00
     ipv6_client = "2001:db8:100::14"  # the 6in4 broker's prefix delegated to the site
     return [
         b.tls_flow(name, 0, "10.1.0.10", s["www.news.example"], base,
@@ -822,7 +822,7 @@ def tunnels_vlan(b: Builder) -> list[FlowResult]:
 def two_interfaces(b: Builder) -> list[FlowResult]:
     """One TLS session on an Ethernet interface, one on a raw-IP (tun) interface."""
     name, s = "two_interfaces.pcapng", SERVERS
-    base = EPOCH_US + 15 * 3_600_000_000
+    base = EPOCH_US + 2 * 3_600_000_000  # 16:00
     return [
         b.tls_flow(name, 0, "10.1.0.10", s["www.news.example"], base, downloads=(50_000,)),
         b.tls_flow(name, 1, "10.8.0.6", s["updates.example.com"], base + 1_500_000,
