@@ -1062,7 +1062,10 @@ def check(out_dir: Path, truth: dict, transcripts: dict[str, list[Transcript | N
 def generate(out_dir: Path, seed: int) -> dict:
     """Write every capture and ground_truth.json into out_dir; return the ground truth."""
     out_dir.mkdir(parents=True, exist_ok=True)
-    truth = {"generator": "pcaps/make_pcaps.py", "seed": seed, "byte_count_convention": BYTE_CONVENTION,
+    truth = {"generator": "pcaps/make_pcaps.py", "seed": seed,
+             # Handshake bytes (and so sizes) depend on the OpenSSL build as much as on the seed.
+             "openssl": ssl.OPENSSL_VERSION, "python": sys.version.split()[0],
+             "byte_count_convention": BYTE_CONVENTION,
              "timestamps": "microseconds since the Unix epoch (packet time)", "captures": {}}
     transcripts = {}
     with tempfile.TemporaryDirectory(prefix="make_pcaps-") as tmp:
