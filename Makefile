@@ -30,7 +30,7 @@ $(CORE_STAMP): $(DEPS_STAMP) $(CORE_SOURCES)
 env: $(CORE_STAMP)
 
 demo: env
-	$(BIN)/exfilwatch replay pcaps/*.pcap -o $(DEMO_OUT) --summary
+	$(BIN)/exfilwatch replay pcaps/*.pcap pcaps/*.pcapng -o $(DEMO_OUT) --summary
 
 test: env
 	$(BIN)/python -m pytest -q tests

@@ -55,8 +55,8 @@ ECDSA_P256_MAX_SIG = 72  # DER length when both r and s need a leading zero byte
 BYTE_CONVENTION = (
     "Suricata flow counters: for a non-tunnelled packet, the whole captured frame "
     "(link-layer header included, VLAN tags included; LINKTYPE_RAW frames start at IP); "
-    "for a tunnelled packet, the inner packet only: from the inner IP header for GRE and "
-    "6in4, from the inner Ethernet header for VXLAN. Outer headers are not counted."
+    "for a tunnelled packet, the inner packet only, from the inner IP header (GRE, 6in4, "
+    "and VXLAN, whose inner Ethernet header Suricata skips). Outer headers are not counted."
 )
 
 
@@ -468,7 +468,7 @@ def vxlan(outer_client: str, outer_server: str, vni: int, client_ip: str, src_po
         header = struct.pack("!BxxxI", 0x08, vni << 8)  # flags: VNI valid
         udp = dpkt.udp.UDP(sport=src_port, dport=4789, data=header + inner)
         udp.ulen = len(udp)
-        return build(udp, to_server), len(inner)
+        return build(udp, to_server), len(ip)
     return Encap(wrap, tunnel="vxlan", overhead=20 + 8 + 8 + 14)
 
 
@@ -913,9 +913,9 @@ def decode(frame: bytes, linktype: int) -> dict:
         if not _cksum_ok(pseudo + l4_bytes):
             raise ValueError(f"bad TCP/UDP checksum (IP protocol {proto})")
         sport, dport = struct.unpack_from("!HH", l4_bytes)
-        if proto == 17 and dport == 4789:  # VXLAN: inner Ethernet
+        if proto == 17 and dport == 4789:  # VXLAN: counted from the inner IP header
             inner = l4 + 8 + 8
-            info.update(tunnel="vxlan", count_from=inner)
+            info.update(tunnel="vxlan", count_from=inner + 14)
             off = inner + 14  # the inner frames are untagged
             continue
         ip_family = 4 if version == 4 else 6
