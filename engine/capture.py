@@ -48,6 +48,8 @@ DEFAULT_BATCH_SIZE = 8192
 BACKENDS = ("auto", "native", "libpcap")
 
 _GZIP_MAGIC = b"\x1f\x8b"
+# Bytes of consumed file mapping released at a time (one madvise call each).
+_UNMAP_STEP = 32 << 20
 
 # libpcap's datalink() returns DLT_* values; the core wants LINKTYPE_*.
 # They are equal for the link types the core decodes, except raw IP.
@@ -125,6 +127,7 @@ class CaptureReader:
         #: pcapng packets dropped because they name an interface with no IDB.
         self.packets_skipped = 0
         self._mmap: Optional[mmap.mmap] = None
+        self._unmapped_upto = 0
         self._buf = None
         self._scanner: Optional[CapfileScanner] = None
         self._pcap = None
@@ -155,6 +158,7 @@ class CaptureReader:
                     buf = self._gunzip(f)
                 else:
                     buf = self._mmap = mmap.mmap(f.fileno(), 0, access=mmap.ACCESS_READ)
+                    buf.madvise(mmap.MADV_SEQUENTIAL)
         except OSError as e:
             raise CaptureError(f"Cannot read capture file {path}: {e.strerror or e}.") from e
         self._buf = buf
@@ -220,6 +224,7 @@ class CaptureReader:
             self.bytes_read += int(caplens[:n].sum(dtype=np.uint64))
             yield Batch(self._buf, offsets[:n], caplens[:n], wirelens[:n],
                         ts_us[:n], linktypes[:n], n)
+            self._unmap_consumed(int(offsets[n - 1]))
         if self._closed:
             return
         self.packets_skipped = int(scanner.packets_skipped)
@@ -230,6 +235,18 @@ class CaptureReader:
         if scanner.status in ("truncated", "corrupt"):
             self._stopped_early(scanner.stop_offset,
                                 _REASON_TEXT.get(scanner.reason, scanner.reason))
+
+    def _unmap_consumed(self, below: int) -> None:
+        """Drop the mapped pages of batches already processed, so that peak
+        RSS is a window of the file rather than the whole file (the pages
+        stay in the page cache)."""
+        if self._mmap is None or self._closed:
+            return
+        end = below // mmap.PAGESIZE * mmap.PAGESIZE
+        if end - self._unmapped_upto >= _UNMAP_STEP:
+            self._mmap.madvise(mmap.MADV_DONTNEED, self._unmapped_upto,
+                               end - self._unmapped_upto)
+            self._unmapped_upto = end
 
     def _stopped_early(self, offset: Optional[int], why: str) -> None:
         self.truncated = True
