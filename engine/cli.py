@@ -1,6 +1,7 @@
 """The `exfilwatch` command."""
 import argparse
 import logging
+import signal
 import sys
 from collections import Counter
 
@@ -52,8 +53,14 @@ def build_parser() -> argparse.ArgumentParser:
     return parser
 
 
+def _stop_on_sigterm(signum, frame):
+    # SIGTERM stops a replay the way Ctrl-C does: open flows are flushed
+    raise KeyboardInterrupt
+
+
 def main(argv=None) -> int:
     args = build_parser().parse_args(argv)
+    signal.signal(signal.SIGTERM, _stop_on_sigterm)
     logging.basicConfig(level=logging.DEBUG if args.verbose else logging.WARNING,
                         format="exfilwatch: %(levelname)s: %(message)s")
     try:

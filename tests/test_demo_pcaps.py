@@ -63,3 +63,28 @@ def test_exfil_upload_is_the_largest_upload_in_the_demo(tmp_path):
     assert (biggest["dest_ip"], biggest["dest_port"]) == ("203.0.113.66", 8443)
     assert biggest["flow"]["bytes_toserver"] > 6_000_000
     assert biggest["flow"]["bytes_toserver"] > 40 * biggest["flow"]["bytes_toclient"]
+
+
+def test_interrupted_replay_still_flushes_open_flows_and_writes_stats(tmp_path, monkeypatch):
+    from engine import replay as replay_module
+
+    real = replay_module.FlowEngine
+
+    class InterruptAfterFirstBatch(real):
+        calls = 0
+
+        def process(self, batch):
+            super().process(batch)
+            type(self).calls += 1
+            if type(self).calls == 1:
+                raise KeyboardInterrupt
+
+    monkeypatch.setattr(replay_module, "FlowEngine", InterruptAfterFirstBatch)
+    result = replay([str(PCAPS / "exfil_tls_selfsigned.pcap")], str(tmp_path / "out"))
+    assert result.interrupted
+    events = [json.loads(line) for line in open(result.eve_path, encoding="utf-8")]
+    flows = [e for e in events if e["event_type"] == "flow"]
+    assert flows and all(e["flow"]["reason"] in ("shutdown", "timeout") for e in flows)
+    assert events[-1]["event_type"] == "stats"
+    assert sum(e["flow"]["pkts_toserver"] + e["flow"]["pkts_toclient"] for e in flows) \
+        == events[-1]["stats"]["decoder"]["pkts"]
