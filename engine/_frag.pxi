@@ -134,6 +134,10 @@ cdef int frag_add(DecodeCtx *ctx, PacketView *pv, const uint8_t *ip, uint32_t ke
     last_unit = (t.payload_total + 7) // 8
     if not (t.have_last and t.hdr_len and t.units_seen >= last_unit):
         return DEC_FRAGMENT
+    # units past the end count in units_seen too: check there is no hole
+    for unit in range(last_unit):
+        if not (t.bitmap[unit >> 3] & (1 << (unit & 7))):
+            return DEC_FRAGMENT
     # whole datagram present: patch the header to describe it, then decode
     hdr = t.data + FRAG_HDR_ROOM - t.hdr_len
     if t.family == 4:
