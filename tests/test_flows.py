@@ -397,6 +397,18 @@ def test_ipv4_interleaved_datagrams_reassemble_separately():
     assert counters["frag.reassembled"] == 2
 
 
+def test_fragment_past_the_datagram_end_does_not_fill_a_hole():
+    # units 0, 2 (last) and a stray unit 3: unit 1 is missing, so no datagram
+    frames = at((0, frag4(0, True, DATAGRAM[:8])), (0.1, frag4(24, True, bytes(8))),
+                (0.2, frag4(16, False, DATAGRAM[16:20])))
+    records, counters = run_engine(frames)
+    assert records == []
+    assert counters["frag.reassembled"] == 0
+    # the hole filled: now it is whole
+    records, counters = run_engine(frames + at((0.3, frag4(8, True, DATAGRAM[8:16]))))
+    assert counters["frag.reassembled"] == 1
+
+
 HOP_BY_HOP_TO_FRAGMENT = bytes.fromhex("2c00" "010400000000")
 
 
