@@ -110,7 +110,7 @@ cdef int frag_add(DecodeCtx *ctx, PacketView *pv, const uint8_t *ip, uint32_t ke
         t.payload_total = 0
         t.units_seen = 0
         t.first_us = ctx.ts_us
-    if offset == 0:
+    if offset == 0 and t.hdr_len == 0:      # first copy wins for the header too
         hdr = t.data + FRAG_HDR_ROOM - keep_hdr_len
         memcpy(hdr, ip, keep_hdr_len)
         t.hdr_len = keep_hdr_len
