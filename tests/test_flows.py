@@ -389,6 +389,15 @@ def test_ipv4_overlapping_fragment_first_copy_wins():
     assert_one_reassembled_udp_packet(*run_engine(frames), 14 + 20 + len(DATAGRAM))
 
 
+def test_ipv4_duplicate_first_fragment_does_not_replace_the_kept_header():
+    # the later copy carries IP options; the first copy's 20-byte header is counted
+    with_options = eth(0x0800, ipv4(17, DATAGRAM[:16], ident=7, frag_field=0x2000,
+                                    options=bytes.fromhex("01010100")))
+    frames = at((0, frag4(0, True, DATAGRAM[:16])), (0.1, with_options),
+                (0.2, frag4(16, False, DATAGRAM[16:])))
+    assert_one_reassembled_udp_packet(*run_engine(frames), 14 + 20 + len(DATAGRAM))
+
+
 def test_ipv4_interleaved_datagrams_reassemble_separately():
     a, b = in_three(ident=1), in_three(ident=2, src=bytes([10, 0, 0, 9]))
     records, counters = run_engine(at(*[(i * 0.01, f) for i, f in
