@@ -406,6 +406,17 @@ def test_ipv4_interleaved_datagrams_reassemble_separately():
     assert counters["frag.reassembled"] == 2
 
 
+def test_fragmented_vxlan_charges_the_outer_flow_the_reassembled_datagram():
+    inner = ipv4(6, tcp(PSH | ACK, payload=bytes(40)))
+    datagram = udp(bytes.fromhex("0800000000006400") + eth(0x0800, inner), 50000, 4789)
+    outer = dict(src=bytes([192, 0, 2, 1]), dst=bytes([192, 0, 2, 2]), ident=9)
+    frames = at((0, eth(0x0800, ipv4(17, datagram[:48], frag_field=0x2000, **outer))),
+                (0.1, eth(0x0800, ipv4(17, datagram[48:], frag_field=48 // 8, **outer))))
+    by_depth = {r.tunnel_depth: r for r in run_engine(frames)[0]}
+    assert (by_depth[0].proto, by_depth[0].bytes_toserver) == (17, 14 + 20 + len(datagram))
+    assert (by_depth[1].proto, by_depth[1].bytes_toserver) == (6, len(inner))
+
+
 def test_fragment_past_the_datagram_end_does_not_fill_a_hole():
     # units 0, 2 (last) and a stray unit 3: unit 1 is missing, so no datagram
     frames = at((0, frag4(0, True, DATAGRAM[:8])), (0.1, frag4(24, True, bytes(8))),
