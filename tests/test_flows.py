@@ -330,6 +330,19 @@ def test_icmp_destination_unreachable_joins_the_udp_flow_it_quotes():
     assert (r.bytes_toserver, r.bytes_toclient) == (len(query), len(error))
 
 
+def test_icmp_destination_unreachable_does_not_revive_a_timed_out_flow():
+    # the other flow's packet at 6.5 s sweeps; the error at 7.2 s comes before
+    # the next sweep, after the query's 7 s timeout
+    query = udp_frame(b"query")
+    frames = at((0, query), (6.5, udp_frame(sport=1111)),
+                (7.2, icmp_port_unreachable_for(query)))
+    records, _ = run_engine(frames, TIMEOUTS)
+    by_proto_port = {(r.proto, r.src_port): r for r in records}
+    timed_out = by_proto_port[(17, 5353)]
+    assert (timed_out.reason, timed_out.pkts_toclient, timed_out.end_us) == ("timeout", 0, us(0))
+    assert by_proto_port[(1, 3)].icmp_type == 3
+
+
 def test_icmp_destination_unreachable_without_its_flow_is_an_icmp_flow():
     error = icmp_port_unreachable_for(udp_frame(b"query"))
     r = only(run_engine(at((0, error)))[0])
