@@ -14,7 +14,7 @@ from engine._core import DECODE_STATUS_NAMES, decode_packet
 
 from batches import run_engine
 from frames import (
-    MAC_PAIR, V4_A, V4_B, V4_OUTER_A, V4_OUTER_B, V6_A, V6_B, V6_OUTER_A, V6_OUTER_B,
+    MAC_PAIR, V4_A, V4_B, V4_OUTER_A, V4_OUTER_B, V6_B, V6_OUTER_A, V6_OUTER_B,
     eth, ipv4, ipv6, pppoe_session, tcp, udp, vlan_tag,
 )
 

@@ -4,7 +4,6 @@ Frames are literal header bytes (frames.py); run_engine replays them in one
 batch and flushes, so every flow comes back as one FlowRecord.
 """
 import random
-import struct
 
 import pytest
 
@@ -12,9 +11,8 @@ from engine.config import CoreConfig
 
 from batches import run_engine
 from frames import (
-    ICMP_ECHO, ICMP_ECHO_REPLY, TCP_ACK, TCP_FIN_ACK, TCP_FIN_ACK_REPLY, TCP_RST, TCP_SYN,
-    TCP_SYNACK_REPLY, V4_A, V4_B, V6_A, V6_B, eth, eth_tcp, ipv4, ipv6, ipv6_frag, tcp, udp,
-    vlan_tag, MAC_PAIR,
+    ICMP_ECHO, ICMP_ECHO_REPLY, MAC_PAIR, TCP_ACK, TCP_FIN_ACK, TCP_FIN_ACK_REPLY, TCP_RST,
+    TCP_SYN, TCP_SYNACK_REPLY, V4_A, V4_B, eth, ipv4, ipv6, ipv6_frag, tcp, udp, vlan_tag,
 )
 
 FIN, SYN, RST, PSH, ACK = 0x01, 0x02, 0x04, 0x08, 0x10
@@ -438,7 +436,7 @@ def test_fragment_past_the_datagram_end_does_not_fill_a_hole():
     assert records == []
     assert counters["frag.reassembled"] == 0
     # the hole filled: now it is whole
-    records, counters = run_engine(frames + at((0.3, frag4(8, True, DATAGRAM[8:16]))))
+    _, counters = run_engine(frames + at((0.3, frag4(8, True, DATAGRAM[8:16]))))
     assert counters["frag.reassembled"] == 1
 
 
@@ -489,5 +487,5 @@ def test_fragments_without_a_table_are_dropped():
 
 
 def test_non_final_fragment_not_a_multiple_of_8_is_dropped():
-    records, counters = run_engine(at((0, frag4(0, True, DATAGRAM[:12]))))
+    _, counters = run_engine(at((0, frag4(0, True, DATAGRAM[:12]))))
     assert counters["decode.fragment_dropped"] == 1
