@@ -330,6 +330,11 @@ cdef int flow_packet(FlowTable *ft, PacketView *pv, int64_t now_us) noexcept nog
     if pv.emb_proto:
         # destination unreachable: charge the quoted flow if it is known
         slot = flow_find_quoted(ft, pv, &k, &h, &from_a)
+        if slot >= 0 and flow_timed_out(ft, &ft.flows[slot], now_us):
+            # idle past its timeout: the flow ends, the error gets its own flow
+            flow_emit(ft, slot, END_TIMEOUT, now_us)
+            ft.timed_out += 1
+            slot = -1
         if slot >= 0:
             return flow_account(ft, slot, pv, from_a, now_us)
     from_a = packet_from_a(pv, &k)

@@ -61,7 +61,6 @@ cdef int frag_add(DecodeCtx *ctx, PacketView *pv, const uint8_t *ip, uint32_t ke
     cdef uint32_t i, slot, pick, unit, end, last_unit, n
     cdef int64_t oldest
     cdef int rc
-    cdef uint8_t depth_before
     cdef uint8_t *hdr
     if ft.size == 0 or offset + plen > FRAG_MAX_PAYLOAD or (more and (plen & 7)):
         return DEC_ERR_FRAGMENT
@@ -110,7 +109,7 @@ cdef int frag_add(DecodeCtx *ctx, PacketView *pv, const uint8_t *ip, uint32_t ke
         t.payload_total = 0
         t.units_seen = 0
         t.first_us = ctx.ts_us
-    if offset == 0:
+    if offset == 0 and t.hdr_len == 0:      # first copy wins for the header too
         hdr = t.data + FRAG_HDR_ROOM - keep_hdr_len
         memcpy(hdr, ip, keep_hdr_len)
         t.hdr_len = keep_hdr_len
@@ -134,6 +133,10 @@ cdef int frag_add(DecodeCtx *ctx, PacketView *pv, const uint8_t *ip, uint32_t ke
     last_unit = (t.payload_total + 7) // 8
     if not (t.have_last and t.hdr_len and t.units_seen >= last_unit):
         return DEC_FRAGMENT
+    # units past the end count in units_seen too: check there is no hole
+    for unit in range(last_unit):
+        if not (t.bitmap[unit >> 3] & (1 << (unit & 7))):
+            return DEC_FRAGMENT
     # whole datagram present: patch the header to describe it, then decode
     hdr = t.data + FRAG_HDR_ROOM - t.hdr_len
     if t.family == 4:
@@ -147,13 +150,12 @@ cdef int frag_add(DecodeCtx *ctx, PacketView *pv, const uint8_t *ip, uint32_t ke
         hdr[6] = t.proto
     ft.release_slot = <int32_t>pick
     ft.reassembled += 1
-    depth_before = pv.depth
+    # Suricata's reassembled packet is the first fragment's leading bytes
+    # plus the whole payload. Set before decoding: a UDP tunnel inside copies
+    # it for its outer flow, a tunnel inside replaces it for the inner packet.
+    pv.flow_len = t.prefix_len + t.counted_hdr_len + t.payload_total
     if t.family == 4:
         rc = decode_ipv4(ctx, hdr, t.hdr_len + t.payload_total, pv)
     else:
         rc = decode_ipv6(ctx, hdr, t.hdr_len + t.payload_total, pv)
-    if pv.depth == depth_before:
-        # Suricata's reassembled packet is the first fragment's leading bytes
-        # plus the whole payload
-        pv.flow_len = t.prefix_len + t.counted_hdr_len + t.payload_total
     return rc

@@ -58,3 +58,20 @@ def vlan_tag(tpid: int, vid: int) -> bytes:
 
 def eth_tcp(flags, sport=12345, dport=443, src=V4_A, dst=V4_B, payload=b"") -> bytes:
     return eth(0x0800, ipv4(6, tcp(flags, sport, dport, payload=payload), src, dst))
+
+
+# outer (tunnel endpoint) addresses, so inner and outer tuples differ
+V4_OUTER_A = bytes.fromhex("c0000201")   # 192.0.2.1
+V4_OUTER_B = bytes.fromhex("c0000202")   # 192.0.2.2
+V6_OUTER_A = bytes.fromhex("20010db8ffff00000000000000000001")
+V6_OUTER_B = bytes.fromhex("20010db8ffff00000000000000000002")
+
+
+def pppoe_session(ppp: bytes, session=1) -> bytes:
+    """PPPoE session header (version 1, type 1, code 0) with its length filled in."""
+    return struct.pack("!BBHH", 0x11, 0, session, len(ppp)) + ppp
+
+
+def ipv6_frag(next_header: int, offset: int, more: bool, ident: int, payload: bytes) -> bytes:
+    """An IPv6 fragment extension header followed by its share of the payload."""
+    return struct.pack("!BBHI", next_header, 0, offset | int(more), ident) + payload
