@@ -24,6 +24,11 @@ STATE_NAMES = ("new", "established", "closed")
 REASON_NAMES = ("timeout", "shutdown", "memcap")
 
 
+cdef int64_t _seconds_to_us(double seconds):
+    # rounded, not truncated: 2.01 s must be 2,010,000 us, not 2,009,999
+    return <int64_t>round(seconds * 1e6)
+
+
 cdef class FlowEngine:
     """Decodes batches of captured frames and keeps the bounded flow table."""
 
@@ -43,15 +48,15 @@ cdef class FlowEngine:
             config = CoreConfig()
         self.config = config
         cdef int64_t timeouts[5]
-        timeouts[TC_TCP_NEW] = <int64_t>(config.tcp_timeout_new_s * 1e6)
-        timeouts[TC_TCP_ESTABLISHED] = <int64_t>(config.tcp_timeout_established_s * 1e6)
-        timeouts[TC_TCP_CLOSED] = <int64_t>(config.tcp_timeout_closed_s * 1e6)
-        timeouts[TC_OTHER_NEW] = <int64_t>(config.other_timeout_new_s * 1e6)
-        timeouts[TC_OTHER_ESTABLISHED] = <int64_t>(config.other_timeout_established_s * 1e6)
+        timeouts[TC_TCP_NEW] = _seconds_to_us(config.tcp_timeout_new_s)
+        timeouts[TC_TCP_ESTABLISHED] = _seconds_to_us(config.tcp_timeout_established_s)
+        timeouts[TC_TCP_CLOSED] = _seconds_to_us(config.tcp_timeout_closed_s)
+        timeouts[TC_OTHER_NEW] = _seconds_to_us(config.other_timeout_new_s)
+        timeouts[TC_OTHER_ESTABLISHED] = _seconds_to_us(config.other_timeout_established_s)
         memset(self.counters_, 0, sizeof(self.counters_))
         flow_table_init(&self.table, config.max_flows, timeouts)
         frag_table_init(&self.frags, config.max_fragment_sets,
-                        <int64_t>(config.fragment_timeout_s * 1e6))
+                        _seconds_to_us(config.fragment_timeout_s))
         self.ctx.frags = &self.frags
         self.ctx.counters = self.counters_
         self.last_ts_us = 0
@@ -95,8 +100,8 @@ cdef class FlowEngine:
         self.counters_[rc] += 1
         if self.ctx.has_outer:
             flow_packet(&self.table, &self.ctx.outer, ts_us)
-        if rc == DEC_OK:
-            flow_packet(&self.table, &pv, ts_us)
+        if rc == DEC_OK and flow_packet(&self.table, &pv, ts_us) == FLOW_ICMP_ERROR_MAPPED:
+            self.counters_[CNT_ICMP_ERROR_MAPPED] += 1
 
     def flush(self):
         """End every open flow with reason "shutdown" (end of input)."""

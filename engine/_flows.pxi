@@ -8,6 +8,7 @@ cdef enum:
     TH_RST = 0x04
     TH_ACK = 0x10
     SWEEP_INTERVAL_US = 1000000
+    FLOW_ICMP_ERROR_MAPPED = 1
     FLOW_ID_MASK = 0x7FFFFFFFFFFFF     # 51 bits: exact in a JSON double, like Suricata's
 
 
@@ -317,7 +318,9 @@ cdef void flow_update_state(Flow *f, PacketView *pv, bint toserver) noexcept nog
 
 
 cdef int flow_packet(FlowTable *ft, PacketView *pv, int64_t now_us) noexcept nogil:
-    """Account one decoded packet to its flow, creating the flow if needed."""
+    """Account one decoded packet to its flow, creating the flow if needed.
+    Returns 0, FLOW_ICMP_ERROR_MAPPED when an ICMP error joined the flow it
+    quotes, or -1 when no flow could be allocated."""
     cdef FlowKey k
     cdef uint64_t h
     cdef int32_t slot
@@ -336,7 +339,8 @@ cdef int flow_packet(FlowTable *ft, PacketView *pv, int64_t now_us) noexcept nog
             ft.timed_out += 1
             slot = -1
         if slot >= 0:
-            return flow_account(ft, slot, pv, from_a, now_us)
+            flow_account(ft, slot, pv, from_a, now_us)
+            return FLOW_ICMP_ERROR_MAPPED
     from_a = packet_from_a(pv, &k)
     h = flow_key_hash(&k)
     slot = flow_find(ft, &k, h)

@@ -186,6 +186,15 @@ def test_packet_after_the_timeout_ends_the_flow_and_starts_another(case):
     assert counters["flows_timed_out"] == 1
 
 
+def test_fractional_timeouts_are_not_shortened_by_float_rounding():
+    # 2.01 s is 2,010,000 us: a packet 2.01 s after the last one is exactly
+    # at the timeout and stays in the flow
+    config = CoreConfig(other_timeout_new_s=2.01)
+    frames = at((0, udp_frame(b"a")), (2.01, udp_frame(b"b")))
+    r = only(run_engine(frames, config)[0])
+    assert r.pkts_toserver == 2
+
+
 @pytest.mark.parametrize("case", list(TIMEOUT_CASES))
 def test_packet_exactly_at_the_timeout_stays_in_the_flow(case):
     _, _, timeout_s, _ = TIMEOUT_CASES[case]
@@ -322,7 +331,9 @@ def icmp_port_unreachable_for(quoted_frame):
 def test_icmp_destination_unreachable_joins_the_udp_flow_it_quotes():
     query = udp_frame(b"query")
     error = icmp_port_unreachable_for(query)
-    r = only(run_engine(at((0, query), (0.1, error)))[0])
+    records, counters = run_engine(at((0, query), (0.1, error)))
+    r = only(records)
+    assert counters["decode.icmp_error_mapped"] == 1
     assert (r.proto, r.src_port, r.dest_port) == (17, 5353, 53)
     assert (r.pkts_toserver, r.pkts_toclient) == (1, 1)
     assert (r.bytes_toserver, r.bytes_toclient) == (len(query), len(error))
