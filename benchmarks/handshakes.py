@@ -76,7 +76,7 @@ def make_pool(seed: int, size: int) -> list[Transcript]:
             key_pem.write_bytes(key.private_bytes(serialization.Encoding.PEM,
                                                   serialization.PrivateFormat.PKCS8,
                                                   serialization.NoEncryption()))
-            version = ssl.TLSVersion.TLSv1_2 if i % 3 == 0 else ssl.TLSVersion.TLSv1_3
+            version = ssl.TLSVersion.TLSv1_2 if i % 3 == 2 else ssl.TLSVersion.TLSv1_3
             alpn = rng.choice(_ALPN_CHOICES)
             pool.append(_handshake(sni, version, alpn, chain_pem, key_pem, ca_pem))
     return pool

@@ -12,6 +12,7 @@ at send time, a server packet one RTT after the client packet it answers.
 """
 from __future__ import annotations
 
+import itertools
 import math
 import random
 from dataclasses import dataclass, field
@@ -74,6 +75,8 @@ class Plan:
         self._servers4 = [self._server(i, v6=False) for i in range(N_SERVERS)]
         self._servers6 = [self._server(i, v6=True) for i in range(N_SERVERS)]
         self._tuples: set = set()
+        # Zipf popularity: a few servers (CDNs, SaaS) see many hosts, most are rare.
+        self._server_weights = list(itertools.accumulate(1 / r for r in range(1, N_SERVERS + 1)))
 
     def _client(self, i: int, v6: bool) -> Host:
         if v6:
@@ -98,8 +101,7 @@ class Plan:
         rng = self.rng
         v6 = rng.random() < IPV6_SHARE
         client = rng.choice(self._clients6 if v6 else self._clients4)
-        # Pareto popularity: a few servers (CDNs, SaaS) see most of the sessions.
-        server_idx = min(int(rng.paretovariate(1.1)) - 1, N_SERVERS - 1)
+        server_idx = rng.choices(range(N_SERVERS), cum_weights=self._server_weights)[0]
         server = (self._servers6 if v6 else self._servers4)[server_idx]
         if client.vlan is not None:
             server = Host(server.ip, server.mac, client.vlan, server.ttl, server.rtt_us)
@@ -126,7 +128,7 @@ class _Timeline:
         self.rtt = sess.server.rtt_us
         self.sent = [0, 0]        # stream bytes sent per direction
         # Some receivers (quick-ACK mode, GRO off) ACK every segment, most every second one.
-        self.ack_every = 1 if rng.random() < 0.15 else 2
+        self.ack_every = 1 if rng.random() < 0.1 else 2
         self.pkts: list[tuple] = []
 
     def add(self, ts, d, flags, seq, ack, plen=0):
