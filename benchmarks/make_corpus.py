@@ -207,7 +207,7 @@ class _SessionFrames:
         self.pseudo_sum = sum(struct.unpack(f"!{len(ip) // 2}H", ip)) + 6
         self.ipid = [s.isn[0] & 0xFFFF, s.isn[1] & 0xFFFF]
         self.ts_base = (s.isn[0] >> 7, s.isn[1] >> 7)
-        self.rtt_ms = s.server.rtt_us // 1000
+        self.last_tsval = [0, 0]
         self.streams = tuple(memoryview(_materialise(r, s, content)) for r in s.recipe)
 
     def next_ipid(self, d: int) -> int:
@@ -220,11 +220,12 @@ class _SessionFrames:
         return 501 if d == 0 else 509        # scaled by 2**7
 
     def tcp_timestamps(self, d: int, ts_us: int, flags: int) -> tuple[int, int]:
-        now = ts_us // 1000
-        tsval = (self.ts_base[d] + now) & 0xFFFFFFFF
-        if flags == SYN:
-            return tsval, 0
-        return tsval, (self.ts_base[1 - d] + now - self.rtt_ms // 2) & 0xFFFFFFFF
+        """TSval on a 1 ms clock; TSecr echoes the peer's latest TSval, as stateful
+        monitors (Suricata's stream engine) check on the SYN/ACK."""
+        tsval = (self.ts_base[d] + ts_us // 1000) & 0xFFFFFFFF
+        tsecr = 0 if flags == SYN else self.last_tsval[1 - d]
+        self.last_tsval[d] = tsval
+        return tsval, tsecr
 
 
 def _l2l3(src, dst, dst_mac, src_mac, v6, ttl, flow_label_seed) -> bytes:

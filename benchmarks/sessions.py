@@ -34,6 +34,7 @@ _SERVER_PORTS = (443,) * 18 + (8443, 993, 465, 4443)
 _RECORD_OVERHEAD = {"TLSv1.3": 17, "TLSv1.2": 24}
 _QUICK_ACK_US = 40            # client-side ACK delay as seen at the sensor
 _DELAYED_ACK_US = 40_000      # Linux delayed-ACK timer: beyond this the tail is ACKed alone
+MAX_IDLE_US = 240_000_000     # below Suricata's 300 s default established-flow timeout
 # Server documentation/benchmark ranges (RFC 5737, RFC 2544, RFC 3849).
 _V4_SERVER_NETS = ((192, 0, 2), (198, 51, 100), (203, 0, 113), (198, 18), (198, 19))
 
@@ -168,13 +169,15 @@ class _Timeline:
         self.add(t + rtt, SERVER, SYN | ACK, 0, 1)
         t += rtt + _QUICK_ACK_US
         self.add(t, CLIENT, ACK, 1, 1)
-        exchanges = sum(1 for d, _ in flights if d == CLIENT) - 1
-        idle = duration / max(exchanges, 1)
         first_request = len(self.s.transcript.flights)
+        # Requests after the first (and the close) are spread over the session's life,
+        # each idle gap shorter than every tool's established-flow timeout.
+        spread = sum(1 for i, (d, _) in enumerate(flights) if d == CLIENT and i > first_request)
+        idle = duration / max(spread, 1)
         # Wait before each flight: server think time after an RTT; a client answers the
-        # handshake at once and sends later requests spread over the session's life.
+        # handshake at once.
         waits = [0.0] + [rtt + rng.uniform(100, 3000) if d == SERVER
-                         else rng.uniform(0.5, 1.5) * idle if i > first_request
+                         else min(rng.uniform(0.5, 1.5) * idle, MAX_IDLE_US) if i > first_request
                          else rng.uniform(50, 800)
                          for i, (d, _) in enumerate(flights) if i > 0]
         for i, (d, items) in enumerate(flights):
