@@ -199,9 +199,9 @@ class _SessionFrames:
         self.ports = (s.cport, s.sport)
         self.isn = s.isn
         self.remaining = s.npackets
-        self.templates = (_l2l3(s.client, s.server, s.server.mac, s.client.mac, v6, 64, s.sid),
+        self.templates = (_l2l3(s.client, s.server, s.server.mac, s.client.mac, v6, 64, 2 * s.sid),
                           _l2l3(s.server, s.client, s.client.mac, s.server.mac, v6,
-                                s.server.ttl, s.sid + 1))
+                                s.server.ttl, 2 * s.sid + 1))
         self.l2_len = len(self.templates[0]) - self.ip_len
         ip = s.client.ip + s.server.ip
         self.pseudo_sum = sum(struct.unpack(f"!{len(ip) // 2}H", ip)) + 6

@@ -170,15 +170,14 @@ class _Timeline:
         t += rtt + _QUICK_ACK_US
         self.add(t, CLIENT, ACK, 1, 1)
         first_request = len(self.s.transcript.flights)
-        # Requests after the first (and the close) are spread over the session's life,
-        # each idle gap shorter than every tool's established-flow timeout.
-        spread = sum(1 for i, (d, _) in enumerate(flights) if d == CLIENT and i > first_request)
-        idle = duration / max(spread, 1)
-        # Wait before each flight: server think time after an RTT; a client answers the
-        # handshake at once.
+        # Wait before each flight: a server thinks after an RTT, a client answers the
+        # handshake at once; its later requests and the close share the session's
+        # life, each idle gap below every tool's established-flow timeout.
+        spread = [i for i, (d, _) in enumerate(flights) if d == CLIENT and i > first_request]
+        jitter = [rng.uniform(0.5, 1.5) for _ in spread]
+        idle = {i: min(duration * j / sum(jitter), MAX_IDLE_US) for i, j in zip(spread, jitter)}
         waits = [0.0] + [rtt + rng.uniform(100, 3000) if d == SERVER
-                         else min(rng.uniform(0.5, 1.5) * idle, MAX_IDLE_US) if i > first_request
-                         else rng.uniform(50, 800)
+                         else idle.get(i) or rng.uniform(50, 800)
                          for i, (d, _) in enumerate(flights) if i > 0]
         for i, (d, items) in enumerate(flights):
             t += waits[i]
