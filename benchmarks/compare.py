@@ -43,7 +43,7 @@ def capture_totals(path: Path) -> tuple[int, int]:
         head = f.read(24)
         endian = _PCAP_MAGICS.get(head[:4])
         if endian is None:
-            raise SystemExit(f"{path} is not a classic pcap file; compare.py measures pcap only.")
+            raise ValueError(f"{path} is not a classic pcap file; compare.py measures pcap only.")
         rec = struct.Struct(endian + "IIII")
         pending = b""
         while chunk := f.read(READ_CHUNK):
@@ -121,12 +121,18 @@ def main(argv=None) -> None:
     ap.add_argument("--tools", default=",".join(peers.RUNNERS),
                     help="comma-separated subset of: " + ", ".join(peers.RUNNERS))
     args = ap.parse_args(argv)
+    unknown = set(args.tools.split(",")) - set(peers.RUNNERS)
+    if unknown:
+        ap.error(f"unknown tool(s): {', '.join(sorted(unknown))}")
     logging.basicConfig(level=logging.INFO, format="%(message)s")
     if not args.capture.exists():
         if not args.make_if_missing:
             sys.exit(f"{args.capture} does not exist; run make_corpus.py or pass --make-if-missing.")
         make_corpus(args.capture, seed=1)
-    packets, frame_bytes = capture_totals(args.capture)
+    try:
+        packets, frame_bytes = capture_totals(args.capture)
+    except ValueError as exc:
+        sys.exit(str(exc))
     print(f"capture {args.capture}: {packets:,} packets, {frame_bytes:,} frame bytes "
           f"(mean {frame_bytes / packets:.0f} B)")
     # exfilwatch first, so memory the peers leave behind cannot raise its peak RSS.
@@ -138,6 +144,9 @@ def main(argv=None) -> None:
             results.append(result)
         else:
             results.append(measure(tool, args.capture, args.repeat))
+    for r in results:
+        if r.seconds and r.packets != packets:   # a tool that skipped packets did less work
+            log.warning("%s processed %d of the capture's %d packets", r.tool, r.packets, packets)
     print(format_table(results, frame_bytes, args.repeat))
     if rss is not None and results[tools.index("exfilwatch")].seconds:
         print(f"exfilwatch peak RSS: {rss / 2**20:,.0f} MiB (whole process, Python included)")
