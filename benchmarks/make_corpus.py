@@ -199,9 +199,8 @@ class _SessionFrames:
         self.ports = (s.cport, s.sport)
         self.isn = s.isn
         self.remaining = s.npackets
-        self.templates = (_l2l3(s.client, s.server, s.server.mac, s.client.mac, v6, 64, 2 * s.sid),
-                          _l2l3(s.server, s.client, s.client.mac, s.server.mac, v6,
-                                s.server.ttl, 2 * s.sid + 1))
+        self.templates = (_l2l3(s.client, s.server, v6, 2 * s.sid),
+                          _l2l3(s.server, s.client, v6, 2 * s.sid + 1))
         self.l2_len = len(self.templates[0]) - self.ip_len
         ip = s.client.ip + s.server.ip
         self.pseudo_sum = sum(struct.unpack(f"!{len(ip) // 2}H", ip)) + 6
@@ -228,14 +227,14 @@ class _SessionFrames:
         return tsval, tsecr
 
 
-def _l2l3(src, dst, dst_mac, src_mac, v6, ttl, flow_label_seed) -> bytes:
+def _l2l3(src, dst, v6, flow_label_seed) -> bytes:
     """Ethernet (+802.1Q) and IP header with length, ID and checksum left zero."""
-    eth = dst_mac + src_mac
+    eth = dst.mac + src.mac
     eth += (struct.pack("!HH", 0x8100, src.vlan) if src.vlan is not None else b"")
     if v6:
         label = (flow_label_seed * 2654435761) & 0xFFFFF
-        return eth + b"\x86\xdd" + struct.pack("!IHBB", 0x60000000 | label, 0, 6, ttl) + src.ip + dst.ip
-    return eth + b"\x08\x00" + struct.pack("!BBHHHBBH", 0x45, 0, 0, 0, 0x4000, ttl, 6, 0) + src.ip + dst.ip
+        return eth + b"\x86\xdd" + struct.pack("!IHBB", 0x60000000 | label, 0, 6, src.ttl) + src.ip + dst.ip
+    return eth + b"\x08\x00" + struct.pack("!BBHHHBBH", 0x45, 0, 0, 0, 0x4000, src.ttl, 6, 0) + src.ip + dst.ip
 
 
 def _materialise(recipe: list, s: Session, content: bytes) -> bytes:
