@@ -36,7 +36,7 @@ test: env
 	$(BIN)/python -m pytest -q tests
 
 bench: env
-	$(BIN)/python benchmarks/compare.py
+	$(BIN)/python benchmarks/compare.py --make-if-missing
 
 clean:
 	rm -rf $(VENV) build *.egg-info engine/_core.c engine/*.so out
