@@ -21,6 +21,9 @@ DECODE_STATUS_NAMES = (
 EXTRA_COUNTER_NAMES = ("ipv4_truncated", "ipv6_truncated", "tunnelled", "icmp_error_mapped",
                        "vlan_extra_tags")
 STATE_NAMES = ("new", "established", "closed")
+
+cdef enum:
+    FRAME_PREFETCH = 8      # packets ahead whose headers are fetched
 REASON_NAMES = ("timeout", "shutdown", "memcap")
 
 
@@ -81,6 +84,11 @@ cdef class FlowEngine:
             raise ValueError("batch arrays are shorter than batch.count")
         with nogil:
             for i in range(n):
+                # frames were scanned a whole batch ago and have left the
+                # cache: fetch the headers of a frame a few packets ahead
+                if i + FRAME_PREFETCH < n and offsets[i + FRAME_PREFETCH] < buflen:
+                    __builtin_prefetch(&buf[0] + offsets[i + FRAME_PREFETCH])
+                    __builtin_prefetch(&buf[0] + offsets[i + FRAME_PREFETCH] + 64)
                 if offsets[i] + caplens[i] > buflen:
                     self.out_of_bounds += 1
                     continue
