@@ -27,6 +27,10 @@ cdef enum:
 REASON_NAMES = ("timeout", "shutdown", "memcap")
 
 
+# the flow key is hashed and compared as whole 64-bit words
+assert sizeof(FlowKey) == FLOW_KEY_WORDS * 8, "FlowKey must stay 48 bytes"
+
+
 cdef int64_t _seconds_to_us(double seconds):
     # rounded, not truncated: 2.01 s must be 2,010,000 us, not 2,009,999
     return <int64_t>round(seconds * 1e6)

@@ -41,15 +41,43 @@ cdef inline uint64_t mix64(uint64_t h, uint64_t w) noexcept nogil:
     return h ^ (h >> 29)
 
 
-cdef inline uint64_t flow_key_hash(FlowKey *k) noexcept nogil:
-    cdef uint64_t w[6]
-    memset(w, 0, sizeof(w))
-    memcpy(w, k, sizeof(FlowKey))
+# FlowKey is exactly FLOW_KEY_WORDS 64-bit words (checked at import), so
+# hashing and comparing are six word operations the compiler keeps inline
+cdef enum:
+    FLOW_KEY_WORDS = 6
+
+
+cdef inline uint64_t flow_key_hash(const FlowKey *k) noexcept nogil:
+    cdef uint64_t w[FLOW_KEY_WORDS]
+    memcpy(w, k, sizeof(w))
     cdef uint64_t h = 0x243F6A8885A308D3
     cdef int i
-    for i in range(6):
+    for i in range(FLOW_KEY_WORDS):
         h = mix64(h, w[i])
     return h
+
+
+cdef inline bint flow_key_equal(const FlowKey *a, const FlowKey *b) noexcept nogil:
+    cdef uint64_t x[FLOW_KEY_WORDS]
+    cdef uint64_t y[FLOW_KEY_WORDS]
+    memcpy(x, a, sizeof(x))
+    memcpy(y, b, sizeof(y))
+    return ((x[0] ^ y[0]) | (x[1] ^ y[1]) | (x[2] ^ y[2]) | (x[3] ^ y[3])
+            | (x[4] ^ y[4]) | (x[5] ^ y[5])) == 0
+
+
+cdef inline int addr_order(const uint8_t *a, const uint8_t *b) noexcept nogil:
+    """A total order on 16-byte addresses (not lexicographic: any fixed order
+    serves to put a flow's two endpoints in canonical order)."""
+    cdef uint64_t x[2]
+    cdef uint64_t y[2]
+    memcpy(x, a, 16)
+    memcpy(y, b, 16)
+    if x[0] != y[0]:
+        return -1 if x[0] < y[0] else 1
+    if x[1] != y[1]:
+        return -1 if x[1] < y[1] else 1
+    return 0
 
 
 cdef int flow_index_insert(FlowTable *ft, uint32_t slot) noexcept nogil:
@@ -243,7 +271,7 @@ cdef int32_t flow_evict_oldest(FlowTable *ft, int64_t now_us) noexcept nogil:
 cdef inline bint packet_from_a(PacketView *pv, FlowKey *k) noexcept nogil:
     """Fill the canonical key (lower endpoint first); True if the packet's
     source is that lower endpoint."""
-    cdef int c = memcmp(pv.src, pv.dst, 16)
+    cdef int c = addr_order(pv.src, pv.dst)
     memset(k, 0, sizeof(FlowKey))
     k.proto = pv.proto
     k.family = pv.family
@@ -269,7 +297,7 @@ cdef int32_t flow_find(FlowTable *ft, FlowKey *k, uint64_t h) noexcept nogil:
         s = ft.index[i]
         if s == 0:
             return -1
-        if ft.flows[s - 1].hash == h and memcmp(&ft.flows[s - 1].key, k, sizeof(FlowKey)) == 0:
+        if ft.flows[s - 1].hash == h and flow_key_equal(&ft.flows[s - 1].key, k):
             return <int32_t>(s - 1)
         i = (i + 1) & ft.index_mask
 
