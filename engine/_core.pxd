@@ -105,6 +105,24 @@ cdef struct FlowKey:
     uint8_t depth
     uint8_t pad[3]
 
+# the counters a flow accumulates, kept as one block so that a flow's
+# record is copied out with one assignment
+cdef struct FlowStats:
+    uint64_t pkts_ts
+    uint64_t pkts_tc
+    uint64_t bytes_ts
+    uint64_t bytes_tc
+    int64_t first_us
+    int64_t last_us
+    uint8_t state
+    uint8_t flags_ts
+    uint8_t flags_tc
+    uint8_t icmp_type
+    uint8_t icmp_code
+    uint8_t resp_icmp_type
+    uint8_t resp_icmp_code
+    uint8_t has_resp_icmp
+
 cdef struct Flow:
     FlowKey key
     uint64_t hash
@@ -113,27 +131,14 @@ cdef struct Flow:
     int32_t lru_next
     uint8_t lru_class
     uint8_t init_is_a        # the initiator is endpoint a of the key
-    uint8_t state
     uint8_t fin_seen         # bit 0: toserver FIN, bit 1: toclient FIN
-    uint8_t flags_ts
-    uint8_t flags_tc
-    uint8_t icmp_type
-    uint8_t icmp_code
-    uint8_t resp_icmp_type
-    uint8_t resp_icmp_code
-    uint8_t has_resp_icmp
     uint8_t in_use
-    uint64_t pkts_ts
-    uint64_t pkts_tc
-    uint64_t bytes_ts
-    uint64_t bytes_tc
-    int64_t first_us
-    int64_t last_us
+    FlowStats st
 
 # what leaves the core when a flow ends; copied out at batch boundaries
 cdef struct FlowEnd:
     uint64_t flow_id
-    uint8_t src[16]
+    uint8_t src[16]          # the initiator
     uint8_t dst[16]
     uint16_t sport
     uint16_t dport
@@ -141,22 +146,9 @@ cdef struct FlowEnd:
     uint8_t family
     uint8_t proto
     uint8_t depth
-    uint8_t state
     uint8_t reason
-    uint8_t flags_ts
-    uint8_t flags_tc
-    uint8_t icmp_type
-    uint8_t icmp_code
-    uint8_t resp_icmp_type
-    uint8_t resp_icmp_code
-    uint8_t has_resp_icmp
-    uint64_t pkts_ts
-    uint64_t pkts_tc
-    uint64_t bytes_ts
-    uint64_t bytes_tc
-    int64_t first_us
-    int64_t last_us
     int64_t end_us           # packet time at which the record was emitted
+    FlowStats st
 
 
 cdef struct FragTable:

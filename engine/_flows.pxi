@@ -171,10 +171,10 @@ cdef inline void lru_append(FlowTable *ft, int32_t slot, uint8_t cls) noexcept n
 
 cdef inline uint8_t flow_timeout_class(Flow *f) noexcept nogil:
     if f.key.proto == 6:
-        if f.state == FS_CLOSED:
+        if f.st.state == FS_CLOSED:
             return TC_TCP_CLOSED
-        return TC_TCP_ESTABLISHED if f.state == FS_ESTABLISHED else TC_TCP_NEW
-    return TC_OTHER_ESTABLISHED if f.state == FS_ESTABLISHED else TC_OTHER_NEW
+        return TC_TCP_ESTABLISHED if f.st.state == FS_ESTABLISHED else TC_TCP_NEW
+    return TC_OTHER_ESTABLISHED if f.st.state == FS_ESTABLISHED else TC_OTHER_NEW
 
 
 cdef int flow_emit(FlowTable *ft, int32_t slot, uint8_t reason, int64_t now_us) noexcept nogil:
@@ -207,21 +207,8 @@ cdef int flow_emit(FlowTable *ft, int32_t slot, uint8_t reason, int64_t now_us) 
     e.family = f.key.family
     e.proto = f.key.proto
     e.depth = f.key.depth
-    e.state = f.state
     e.reason = reason
-    e.flags_ts = f.flags_ts
-    e.flags_tc = f.flags_tc
-    e.icmp_type = f.icmp_type
-    e.icmp_code = f.icmp_code
-    e.resp_icmp_type = f.resp_icmp_type
-    e.resp_icmp_code = f.resp_icmp_code
-    e.has_resp_icmp = f.has_resp_icmp
-    e.pkts_ts = f.pkts_ts
-    e.pkts_tc = f.pkts_tc
-    e.bytes_ts = f.bytes_ts
-    e.bytes_tc = f.bytes_tc
-    e.first_us = f.first_us
-    e.last_us = f.last_us
+    e.st = f.st
     e.end_us = now_us
     lru_unlink(ft, slot)
     flow_index_remove(ft, <uint32_t>slot)
@@ -233,7 +220,7 @@ cdef int flow_emit(FlowTable *ft, int32_t slot, uint8_t reason, int64_t now_us) 
 
 
 cdef inline bint flow_timed_out(FlowTable *ft, Flow *f, int64_t now_us) noexcept nogil:
-    return f.last_us + ft.timeout_us[f.lru_class] < now_us
+    return f.st.last_us + ft.timeout_us[f.lru_class] < now_us
 
 
 cdef void flow_sweep(FlowTable *ft, int64_t now_us) noexcept nogil:
@@ -242,7 +229,7 @@ cdef void flow_sweep(FlowTable *ft, int64_t now_us) noexcept nogil:
     cdef int32_t slot
     for c in range(TC_COUNT):
         slot = ft.lru_head[c]
-        while slot >= 0 and ft.flows[slot].last_us + ft.timeout_us[c] < now_us:
+        while slot >= 0 and ft.flows[slot].st.last_us + ft.timeout_us[c] < now_us:
             flow_emit(ft, slot, END_TIMEOUT, now_us)
             ft.timed_out += 1
             slot = ft.lru_head[c]
@@ -258,8 +245,8 @@ cdef void flow_flush(FlowTable *ft, int64_t now_us) noexcept nogil:
 cdef int32_t flow_evict_oldest(FlowTable *ft, int64_t now_us) noexcept nogil:
     cdef int c, best = -1
     for c in range(TC_COUNT):
-        if ft.lru_head[c] >= 0 and (best < 0 or ft.flows[ft.lru_head[c]].last_us
-                                    < ft.flows[ft.lru_head[best]].last_us):
+        if ft.lru_head[c] >= 0 and (best < 0 or ft.flows[ft.lru_head[c]].st.last_us
+                                    < ft.flows[ft.lru_head[best]].st.last_us):
             best = c
     if best < 0:
         return -1
@@ -318,8 +305,8 @@ cdef int32_t flow_create(FlowTable *ft, FlowKey *k, uint64_t h, int64_t now_us) 
     if f.flow_id == 0:
         f.flow_id = 1
     f.in_use = 1
-    f.first_us = now_us
-    f.state = FS_NEW
+    f.st.first_us = now_us
+    f.st.state = FS_NEW
     flow_index_insert(ft, <uint32_t>slot)
     lru_append(ft, slot, flow_timeout_class(f))
     ft.active += 1
@@ -330,19 +317,19 @@ cdef int32_t flow_create(FlowTable *ft, FlowKey *k, uint64_t h, int64_t now_us) 
 cdef void flow_update_state(Flow *f, PacketView *pv, bint toserver) noexcept nogil:
     cdef uint8_t fl = pv.tcp_flags
     if f.key.proto != 6:
-        if f.pkts_ts and f.pkts_tc:
-            f.state = FS_ESTABLISHED
+        if f.st.pkts_ts and f.st.pkts_tc:
+            f.st.state = FS_ESTABLISHED
         return
     if fl & TH_RST:
-        f.state = FS_CLOSED
+        f.st.state = FS_CLOSED
     elif fl & TH_FIN:
         f.fin_seen |= 1 if toserver else 2
         if f.fin_seen == 3:
-            f.state = FS_CLOSED
-    elif f.state == FS_NEW and f.pkts_ts and f.pkts_tc:
+            f.st.state = FS_CLOSED
+    elif f.st.state == FS_NEW and f.st.pkts_ts and f.st.pkts_tc:
         # a three-way handshake completed, or a midstream pickup saw both sides
-        if (f.flags_ts & TH_SYN) == 0 or ((f.flags_tc & TH_SYN) and toserver and (fl & TH_ACK)):
-            f.state = FS_ESTABLISHED
+        if (f.st.flags_ts & TH_SYN) == 0 or ((f.st.flags_tc & TH_SYN) and toserver and (fl & TH_ACK)):
+            f.st.state = FS_ESTABLISHED
 
 
 cdef int flow_packet(FlowTable *ft, PacketView *pv, int64_t now_us) noexcept nogil:
@@ -412,22 +399,22 @@ cdef int flow_account(FlowTable *ft, int32_t slot, PacketView *pv, bint from_a,
     cdef bint toserver = from_a == f.init_is_a
     cdef uint8_t cls
     if toserver:
-        f.pkts_ts += 1
-        f.bytes_ts += pv.flow_len
-        f.flags_ts |= pv.tcp_flags
-        if f.pkts_ts == 1 and (pv.proto == 1 or pv.proto == 58):
-            f.icmp_type = pv.icmp_type
-            f.icmp_code = pv.icmp_code
+        f.st.pkts_ts += 1
+        f.st.bytes_ts += pv.flow_len
+        f.st.flags_ts |= pv.tcp_flags
+        if f.st.pkts_ts == 1 and (pv.proto == 1 or pv.proto == 58):
+            f.st.icmp_type = pv.icmp_type
+            f.st.icmp_code = pv.icmp_code
     else:
-        f.pkts_tc += 1
-        f.bytes_tc += pv.flow_len
-        f.flags_tc |= pv.tcp_flags
-        if not f.has_resp_icmp and (pv.proto == 1 or pv.proto == 58):
-            f.resp_icmp_type = pv.icmp_type
-            f.resp_icmp_code = pv.icmp_code
-            f.has_resp_icmp = 1
-    if now_us > f.last_us:
-        f.last_us = now_us
+        f.st.pkts_tc += 1
+        f.st.bytes_tc += pv.flow_len
+        f.st.flags_tc |= pv.tcp_flags
+        if not f.st.has_resp_icmp and (pv.proto == 1 or pv.proto == 58):
+            f.st.resp_icmp_type = pv.icmp_type
+            f.st.resp_icmp_code = pv.icmp_code
+            f.st.has_resp_icmp = 1
+    if now_us > f.st.last_us:
+        f.st.last_us = now_us
     flow_update_state(f, pv, toserver)
     # move to the tail of its (possibly new) class: lists stay time-ordered
     cls = flow_timeout_class(f)
