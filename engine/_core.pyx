@@ -4,8 +4,6 @@
 A thin hub: the bodies live in the included .pxi files, one per concern;
 the declarations are in _core.pxd. No Python object is created per packet.
 """
-import socket
-
 from .records import FlowRecord
 
 include "_capfile.pxi"
@@ -165,39 +163,47 @@ cdef class FlowEngine:
         return c
 
 
+cdef extern from "<arpa/inet.h>" nogil:
+    const char *inet_ntop(int af, const void *src, char *dst, unsigned int size)
+
+cdef extern from "Python.h":
+    object PyUnicode_FromString(const char *u)
+
+
+cdef extern from "<sys/socket.h>":
+    int AF_INET
+    int AF_INET6
+
+
 cdef str _ip_text(const uint8_t *addr, uint8_t family):
-    if family == 4:
-        return socket.inet_ntop(socket.AF_INET, (<const char *>addr)[:4])
-    return socket.inet_ntop(socket.AF_INET6, (<const char *>addr)[:16])
+    cdef char text[48]
+    inet_ntop(AF_INET if family == 4 else AF_INET6, addr, text, sizeof(text))
+    return PyUnicode_FromString(text)
 
 
 cdef object _flow_record(FlowEnd *e):
-    icmp = e.proto == 1 or e.proto == 58
-    return FlowRecord(
-        flow_id=e.flow_id,
-        src_ip=_ip_text(e.src, e.family),
-        src_port=e.sport,
-        dest_ip=_ip_text(e.dst, e.family),
-        dest_port=e.dport,
-        proto=e.proto,
-        vlan=tuple(v for v in (e.vlan[0], e.vlan[1], e.vlan[2]) if v),
-        tunnel_depth=e.depth,
-        pkts_toserver=e.st.pkts_ts,
-        pkts_toclient=e.st.pkts_tc,
-        bytes_toserver=e.st.bytes_ts,
-        bytes_toclient=e.st.bytes_tc,
-        start_us=e.st.first_us,
-        end_us=e.st.last_us,
-        emitted_us=e.end_us,
-        state=STATE_NAMES[e.st.state],
-        reason=REASON_NAMES[e.reason],
-        tcp_flags_ts=e.st.flags_ts,
-        tcp_flags_tc=e.st.flags_tc,
-        icmp_type=e.st.icmp_type if icmp else None,
-        icmp_code=e.st.icmp_code if icmp else None,
-        response_icmp_type=e.st.resp_icmp_type if icmp and e.st.has_resp_icmp else None,
-        response_icmp_code=e.st.resp_icmp_code if icmp and e.st.has_resp_icmp else None,
-    )
+    cdef FlowStats *s = &e.st
+    cdef bint icmp = e.proto == 1 or e.proto == 58
+    cdef bint resp = icmp and s.has_resp_icmp
+    # built as the tuple itself, in FlowRecord's field order: this runs once
+    # per flow and NamedTuple's Python-level __new__ doubled its cost
+    return tuple.__new__(FlowRecord, (
+        e.flow_id,
+        _ip_text(e.src, e.family), e.sport,
+        _ip_text(e.dst, e.family), e.dport,
+        e.proto,
+        tuple([v for v in e.vlan[:3] if v]),
+        e.depth,
+        s.pkts_ts, s.pkts_tc, s.bytes_ts, s.bytes_tc,
+        s.first_us, s.last_us, e.end_us,
+        STATE_NAMES[s.state], REASON_NAMES[e.reason],
+        s.flags_ts, s.flags_tc,
+        s.icmp_type if icmp else None,
+        s.icmp_code if icmp else None,
+        s.resp_icmp_type if resp else None,
+        s.resp_icmp_code if resp else None,
+        False,
+    ))
 
 
 def decode_packet(frame, int linktype):
