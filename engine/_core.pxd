@@ -105,6 +105,61 @@ cdef struct FlowKey:
     uint8_t depth
     uint8_t pad[3]
 
+# ------------------------------------------------------ handshake capture
+cdef enum:  # HalfMode: what one direction's bytes are being read as
+    HM_START = 0          # no payload yet
+    HM_PREAMBLE           # plaintext (STARTTLS, proxy): TLS may start at a segment
+    HM_TLS                # walking TLS records until the handshake is over
+    HM_SSH                # banner, then binary packets until KEXINIT
+    HM_QUIC               # collecting long-header datagrams
+    HM_DONE               # nothing more is kept for this direction
+
+cdef enum:  # HalfKind: what was found
+    HK_NONE = 0
+    HK_TLS
+    HK_SSLV2
+    HK_SSH
+    HK_QUIC
+
+cdef enum:  # HalfFlags: anomalies of one direction's capture
+    HF_TRUNCATED = 1      # the per-direction byte cap was reached
+    HF_GAP = 2            # out-of-order storage overflowed: bytes missing
+    HF_OVERLAP_DIFFERS = 4  # a retransmission carried different bytes (first copy kept)
+    HF_MEMCAP = 8         # the global handshake memory cap was reached
+    HF_MALFORMED = 16     # record/packet framing made no sense
+    HF_ALERT = 32         # a TLS alert record was seen
+    HF_ESTABLISHED = 64   # application data, or Finished after ChangeCipherSpec
+    HF_CCS = 128          # ChangeCipherSpec seen
+
+cdef struct OooSegment:
+    uint32_t seq
+    uint32_t len
+    uint8_t *data
+
+cdef struct HalfStream:
+    uint8_t *buf             # the direction's bytes from its first payload byte
+    uint32_t len
+    uint32_t alloc
+    uint32_t base_seq        # TCP sequence number of buf[0]
+    uint32_t scan            # offset of the next record / packet header
+    uint32_t start           # offset where TLS or SSH begins (after a preamble)
+    uint8_t mode
+    uint8_t kind
+    uint8_t flags
+    uint8_t n_ooo
+    uint8_t n_datagrams      # QUIC datagrams kept
+    uint8_t banner_done      # SSH: the identification line is complete
+    uint8_t probe_pending    # a segment start awaits enough bytes to be judged
+    uint32_t probe           # offset of that segment start
+    uint32_t last_segment    # offset of the latest segment start
+    OooSegment *ooo          # allocated on the first out-of-order segment
+    int64_t established_us
+
+cdef struct Session:
+    HalfStream half[2]       # 0: to server (initiator's bytes), 1: to client
+    uint32_t mem             # bytes charged to the global handshake memory cap
+
+
 # the counters a flow accumulates, kept as one block so that a flow's
 # record is copied out with one assignment
 cdef struct FlowStats:
@@ -122,6 +177,7 @@ cdef struct FlowStats:
     uint8_t resp_icmp_type
     uint8_t resp_icmp_code
     uint8_t has_resp_icmp
+    uint8_t app_kind         # HK_* found in the handshake (initiator's side first)
 
 cdef struct Flow:
     FlowKey key
@@ -133,7 +189,16 @@ cdef struct Flow:
     uint8_t init_is_a        # the initiator is endpoint a of the key
     uint8_t fin_seen         # bit 0: toserver FIN, bit 1: toclient FIN
     uint8_t in_use
+    uint8_t hs_state         # HS_* below: handshake capture of this flow
+    uint8_t isn_known        # bit per direction: next_seq[] is valid
+    uint32_t next_seq[2]     # next expected TCP sequence number per direction
+    Session *sess            # handshake buffers while capturing, else NULL
     FlowStats st
+
+cdef enum:  # HandshakeState of a flow
+    HS_NONE = 0           # nothing captured yet
+    HS_CAPTURING          # a Session holds the handshake bytes
+    HS_BYPASS             # handshake handed over (or none): counters only
 
 # what leaves the core when a flow ends; copied out at batch boundaries
 cdef struct FlowEnd:
@@ -149,6 +214,20 @@ cdef struct FlowEnd:
     uint8_t reason
     int64_t end_us           # packet time at which the record was emitted
     FlowStats st
+
+# a captured handshake handed to Python; the Session is freed after copying
+cdef struct HandshakeEnd:
+    uint64_t flow_id
+    uint8_t src[16]
+    uint8_t dst[16]
+    uint16_t sport
+    uint16_t dport
+    uint16_t vlan[3]
+    uint8_t family
+    uint8_t proto
+    int64_t first_us
+    int64_t at_us            # packet time of the hand-over
+    Session *sess
 
 
 cdef struct FragTable:
@@ -194,3 +273,17 @@ cdef struct FlowTable:
     uint64_t evicted_memcap
     uint64_t timed_out
     int64_t next_sweep_us
+    HandshakeEnd *handshakes # handshakes waiting to be taken at the batch boundary
+    uint32_t n_handshakes
+    uint32_t cap_handshakes
+    # handshake capture caps and accounting
+    uint32_t hs_bytes_cap    # per direction
+    uint32_t hs_preamble_cap # plaintext bytes before TLS is given up on
+    uint8_t ooo_max          # out-of-order segments held per direction
+    uint8_t quic_datagrams_max
+    uint64_t hs_mem_cap
+    uint64_t hs_mem_used
+    uint64_t hs_memcap_hits
+    uint64_t ooo_dropped
+    uint64_t overlap_differs
+    uint64_t hs_truncated

@@ -4,12 +4,13 @@
 A thin hub: the bodies live in the included .pxi files, one per concern;
 the declarations are in _core.pxd. No Python object is created per packet.
 """
-from .records import FlowRecord
+from .records import FlowRecord, HalfCapture, HandshakeRecord, HALF_KINDS, HALF_FLAG_NAMES
 
 include "_capfile.pxi"
 include "_decode.pxi"
 include "_frag.pxi"
 include "_flows.pxi"
+include "_tcp.pxi"
 
 DECODE_STATUS_NAMES = (
     "ok", "not_flow", "fragment", "unknown_linktype", "l2_truncated", "ipv4_header",
@@ -62,6 +63,11 @@ cdef class FlowEngine:
         flow_table_init(&self.table, config.max_flows, timeouts)
         frag_table_init(&self.frags, config.max_fragment_sets,
                         _seconds_to_us(config.fragment_timeout_s))
+        self.table.hs_bytes_cap = config.handshake_bytes_per_direction
+        self.table.hs_preamble_cap = config.handshake_preamble_bytes
+        self.table.ooo_max = config.max_ooo_segments
+        self.table.quic_datagrams_max = config.quic_max_datagrams
+        self.table.hs_mem_cap = <uint64_t>config.handshake_memory_mb << 20
         self.ctx.frags = &self.frags
         self.ctx.counters = self.counters_
         self.last_ts_us = 0
@@ -144,6 +150,20 @@ cdef class FlowEngine:
         self.table.n_ended = 0
         return out
 
+    def take_handshakes(self):
+        """Handshakes handed over since the last call (take them before
+        take_flows: a flow's handshake is queued before its flow record)."""
+        cdef uint32_t i
+        cdef HandshakeEnd *e
+        out = []
+        for i in range(self.table.n_handshakes):
+            e = &self.table.handshakes[i]
+            out.append(_handshake_record(e))
+            session_free(&self.table, e.sess)
+            e.sess = NULL
+        self.table.n_handshakes = 0
+        return out
+
     def counters(self):
         c = {
             "packets": self.packets,
@@ -155,6 +175,11 @@ cdef class FlowEngine:
             "flow.evicted_memcap": self.table.evicted_memcap,
             "frag.reassembled": self.frags.reassembled,
             "frag.evicted": self.frags.evicted,
+            "tcp.ooo_dropped": self.table.ooo_dropped,
+            "tcp.overlap_differs": self.table.overlap_differs,
+            "handshake.truncated": self.table.hs_truncated,
+            "handshake.memcap": self.table.hs_memcap_hits,
+            "handshake.memory_bytes": self.table.hs_mem_used,
         }
         for i, name in enumerate(DECODE_STATUS_NAMES):
             c["decode." + name] = self.counters_[i]
@@ -203,6 +228,27 @@ cdef object _flow_record(FlowEnd *e):
         s.resp_icmp_type if resp else None,
         s.resp_icmp_code if resp else None,
         False,
+    ))
+
+
+cdef object _half_capture(HalfStream *h):
+    flags = tuple([HALF_FLAG_NAMES[i] for i in range(8) if h.flags & (1 << i)])
+    data = (<const char *>h.buf)[:h.len] if h.len else b""
+    return tuple.__new__(HalfCapture, (
+        HALF_KINDS[h.kind], data, h.start, flags,
+        h.established_us if h.flags & HF_ESTABLISHED else None))
+
+
+cdef object _handshake_record(HandshakeEnd *e):
+    return tuple.__new__(HandshakeRecord, (
+        e.flow_id,
+        _ip_text(e.src, e.family), e.sport,
+        _ip_text(e.dst, e.family), e.dport,
+        e.proto,
+        tuple([v for v in e.vlan[:3] if v]),
+        e.first_us, e.at_us,
+        _half_capture(&e.sess.half[0]),
+        _half_capture(&e.sess.half[1]),
     ))
 
 

@@ -28,6 +28,14 @@ cdef int flow_table_init(FlowTable *ft, uint32_t max_flows, int64_t *timeouts_us
 
 
 cdef void flow_table_free(FlowTable *ft) noexcept nogil:
+    cdef uint32_t i
+    for i in range(ft.capacity):
+        if ft.flows[i].in_use and ft.flows[i].sess != NULL:
+            session_free(ft, ft.flows[i].sess)
+    for i in range(ft.n_handshakes):
+        session_free(ft, ft.handshakes[i].sess)
+    free(ft.handshakes)
+    ft.handshakes = NULL
     free(ft.flows)
     free(ft.index)
     free(ft.ended)
@@ -177,6 +185,20 @@ cdef inline uint8_t flow_timeout_class(Flow *f) noexcept nogil:
     return TC_OTHER_ESTABLISHED if f.st.state == FS_ESTABLISHED else TC_OTHER_NEW
 
 
+cdef inline void flow_initiator_tuple(Flow *f, uint8_t *src, uint8_t *dst, uint16_t *sport,
+                                     uint16_t *dport) noexcept nogil:
+    if f.init_is_a:
+        memcpy(src, f.key.addr_a, 16)
+        memcpy(dst, f.key.addr_b, 16)
+        sport[0] = f.key.port_a
+        dport[0] = f.key.port_b
+    else:
+        memcpy(src, f.key.addr_b, 16)
+        memcpy(dst, f.key.addr_a, 16)
+        sport[0] = f.key.port_b
+        dport[0] = f.key.port_a
+
+
 cdef int flow_emit(FlowTable *ft, int32_t slot, uint8_t reason, int64_t now_us) noexcept nogil:
     """Copy a flow's record out, then free its slot."""
     cdef Flow *f = &ft.flows[slot]
@@ -190,19 +212,13 @@ cdef int flow_emit(FlowTable *ft, int32_t slot, uint8_t reason, int64_t now_us) 
             return -1
         ft.ended = grown
         ft.cap_ended = new_cap
+    if f.sess != NULL:
+        handshake_handover(ft, slot, now_us)     # before the flow record: Python
+                                                 # names the flow's app_proto from it
     e = &ft.ended[ft.n_ended]
     ft.n_ended += 1
     e.flow_id = f.flow_id
-    if f.init_is_a:
-        memcpy(e.src, f.key.addr_a, 16)
-        memcpy(e.dst, f.key.addr_b, 16)
-        e.sport = f.key.port_a
-        e.dport = f.key.port_b
-    else:
-        memcpy(e.src, f.key.addr_b, 16)
-        memcpy(e.dst, f.key.addr_a, 16)
-        e.sport = f.key.port_b
-        e.dport = f.key.port_a
+    flow_initiator_tuple(f, e.src, e.dst, &e.sport, &e.dport)
     memcpy(e.vlan, f.key.vlan, sizeof(e.vlan))
     e.family = f.key.family
     e.proto = f.key.proto
@@ -416,6 +432,8 @@ cdef int flow_account(FlowTable *ft, int32_t slot, PacketView *pv, bint from_a,
     if now_us > f.st.last_us:
         f.st.last_us = now_us
     flow_update_state(f, pv, toserver)
+    if f.hs_state != HS_BYPASS and pv.proto == f.key.proto:
+        capture_packet(ft, slot, pv, toserver, now_us)
     # move to the tail of its (possibly new) class: lists stay time-ordered
     cls = flow_timeout_class(f)
     lru_unlink(ft, slot)

@@ -38,3 +38,32 @@ class FlowRecord(NamedTuple):
     @property
     def proto_name(self) -> str:
         return PROTO_NAMES.get(self.proto, str(self.proto))
+
+
+HALF_KINDS = ("none", "tls", "sslv2", "ssh", "quic")
+HALF_FLAG_NAMES = ("truncated", "gap", "overlap_differs", "memcap", "malformed", "alert",
+                   "established", "change_cipher_spec")
+
+
+class HalfCapture(NamedTuple):
+    """What the core kept of one direction of a handshake."""
+    kind: str                # one of HALF_KINDS
+    data: bytes              # the direction's bytes from its first payload byte
+    start: int               # offset in data where TLS/SSH begins (after a preamble)
+    flags: tuple             # names from HALF_FLAG_NAMES
+    established_us: int | None
+
+
+class HandshakeRecord(NamedTuple):
+    """A flow's captured handshake, handed over once it is over (or the flow ended)."""
+    flow_id: int
+    src_ip: str              # the initiator
+    src_port: int
+    dest_ip: str
+    dest_port: int
+    proto: int
+    vlan: tuple
+    first_us: int            # the flow's first packet
+    at_us: int               # packet time of the hand-over
+    client: HalfCapture      # the initiator's bytes
+    server: HalfCapture
