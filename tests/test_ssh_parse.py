@@ -269,6 +269,18 @@ def test_random_garbage_after_banner_never_raises():
         assert rec["status"] in SSH_STATUS_NAMES
 
 
+def test_random_bytes_never_raise():
+    import random
+    rng = random.Random(35000)
+    for _ in range(2000):
+        data = bytes(rng.getrandbits(8) for _ in range(rng.randrange(0, 64)))
+        prefix = rng.choice((b"", b"SSH-", b"SSH-2.0-", b"x\r\nSSH-1.99-"))
+        assert parse_ssh_stream(prefix + data)["status"] in SSH_STATUS_NAMES
+    big = bytes(rng.getrandbits(8) for _ in range(64 * 1024))
+    assert parse_ssh_stream(b"SSH-2.0-X\r\n" + big)["status"] in SSH_STATUS_NAMES
+    assert parse_ssh_stream(big)["status"] in SSH_STATUS_NAMES
+
+
 def test_mutated_kexinit_never_raises():
     data = bytearray(V.OPENSSH_CLIENT_STREAM)
     start = data.index(b"\n") + 1
@@ -371,8 +383,33 @@ def _ours(data):
     return parse_ssh_stream(data)
 
 
-# Disagreement classes with Suricata 7.0.10, and who is right (RFC 4253):
-DISAGREEMENT_VERDICTS = {}
+# Disagreement classes with Suricata 7.0.10 and who is right. None occurs in
+# the corpus today (206/206 fields agree); these are the classes the unit
+# tests above exercise where Suricata's parser (rust/src/ssh) behaves
+# differently, so a capture that shows one is explained, not hidden:
+DISAGREEMENT_VERDICTS = {
+    # Suricata only takes an "SSH-" line at the start of the stream (its
+    # protocol detection pattern is "SSH-" at offset 0) and flags anything
+    # else invalid_banner; we skip up to 1024 lines first. RFC 4253 4.2: "The
+    # server MAY send other lines of data before sending the version
+    # string" -- we are right, for servers.
+    "pre_banner_lines": "ours (RFC 4253 4.2)",
+    # Suricata keeps the whole software version of a banner longer than 255
+    # bytes and sets long_banner; we keep the first 255 bytes (DESIGN.md cap)
+    # and derive the fields from them, flagging banner_truncated. RFC 4253
+    # 4.2 caps the line at 255 bytes including CR LF, so the peer is out of
+    # spec either way; ours is the documented policy, not a parse error.
+    "long_banner": "policy (DESIGN.md banner cap); the peer violates RFC 4253 4.2",
+}
+
+
+def _classify(rec, field, theirs):
+    if rec is not None and rec["pre_banner_lines"] and theirs is None:
+        return "pre_banner_lines"
+    if rec is not None and rec["banner_truncated"] and field in ("software_version",
+                                                                 "proto_version"):
+        return "long_banner"
+    return None
 
 
 def _compare_side(ours_rec, ref_side, client):
@@ -405,18 +442,22 @@ def test_conformance_with_suricata_ssh_records():
             c_key = (ev["src_ip"], ev["src_port"], ev["dest_ip"], ev["dest_port"])
             s_key = (ev["dest_ip"], ev["dest_port"], ev["src_ip"], ev["src_port"])
             for side, key, client in (("client", c_key, True), ("server", s_key, False)):
-                rows = _compare_side(_ours(streams.get(key)), ev["ssh"].get(side), client)
-                for field, ours, theirs in rows:
+                rec = _ours(streams.get(key))
+                for field, ours, theirs in _compare_side(rec, ev["ssh"].get(side), client):
                     if ours is None and theirs is None:
                         continue
                     total += 1
                     if ours == theirs:
                         agree += 1
                     else:
-                        mismatches.append((capture.name, key, side, field, ours, theirs))
+                        mismatches.append((_classify(rec, field, theirs), capture.name, key,
+                                           side, field, ours, theirs))
     rate = agree / total
     print(f"\nSSH conformance with Suricata 7.0.10: {agree}/{total} fields agree "
           f"({rate:.2%}) over {len(cases)} captures")
     for m in mismatches:
-        print("  mismatch:", m)
+        verdict = DISAGREEMENT_VERDICTS.get(m[0], "UNEXPLAINED")
+        print(f"  mismatch [{m[0]}: {verdict}]:", m[1:])
     assert rate >= 0.98
+    unexplained = [m for m in mismatches if m[0] is None]
+    assert not unexplained, "a disagreement with Suricata needs a verdict in DISAGREEMENT_VERDICTS"
