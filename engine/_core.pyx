@@ -11,6 +11,7 @@ include "_decode.pxi"
 include "_frag.pxi"
 include "_flows.pxi"
 include "_tcp.pxi"
+include "_ssh.pxi"
 
 DECODE_STATUS_NAMES = (
     "ok", "not_flow", "fragment", "unknown_linktype", "l2_truncated", "ipv4_header",
