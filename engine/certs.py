@@ -87,6 +87,13 @@ _TEXT_TYPES = {
     _ASN1Type.BMPString, _ASN1Type.UniversalString,
 }
 
+# SubjectPublicKeyInfo algorithms, for keys cryptography will not load.
+_KEY_ALGORITHMS = {
+    "1.2.840.113549.1.1.1": "RSA", "1.2.840.113549.1.1.10": "RSA",
+    "1.2.840.10045.2.1": "EC", "1.3.101.112": "Ed25519", "1.3.101.113": "Ed448",
+    "1.2.840.10040.4.1": "DSA", "1.3.101.110": "X25519", "1.3.101.111": "X448",
+}
+
 _KEY_USAGE_BITS = (
     ("digital_signature", "digitalSignature"), ("content_commitment", "contentCommitment"),
     ("key_encipherment", "keyEncipherment"), ("data_encipherment", "dataEncipherment"),
@@ -296,6 +303,9 @@ def parse_certificate(der: bytes) -> CertInfo:
         fields["notafter"] = format_time(fields["not_after"])
     attempt("version", lambda: {x509.Version.v1: 1, x509.Version.v3: 3}[cert.version])
     attempt("key", lambda: _key_fields(cert))
+    if "key_type" not in fields:  # e.g. EC with explicit curve parameters (CVE-2020-0601)
+        attempt("key_type", lambda: _KEY_ALGORITHMS.get(
+            cert.public_key_algorithm_oid.dotted_string, cert.public_key_algorithm_oid.dotted_string))
     attempt("signature", lambda: _signature_fields(cert))
     attempt("extensions", lambda: _extension_fields(cert))
     fields["is_self_signed"] = _self_signed(cert)
