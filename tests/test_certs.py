@@ -234,6 +234,17 @@ def test_single_bit_flips_never_raise(chain):
         assert isinstance(info, CertInfo)
 
 
+def test_version_2_certificate_is_a_parse_error():
+    # cryptography refuses X.509 v2 at load time (InvalidVersion); Suricata
+    # would log it. v2 (unique identifiers, no extensions) is unused in TLS.
+    der = bytearray(mint(name(("CN", "v2"))).der)
+    at = der.find(b"\xa0\x03\x02\x01\x02")  # [0] EXPLICIT INTEGER 2 (v3)
+    der[at + 4] = 1
+    info = parse_certificate(bytes(der))
+    assert info.parse_error.startswith("InvalidVersion")
+    assert info.subject is None
+
+
 def test_memoryview_input_is_accepted(chain):
     der = chain[2].der
     assert CertCache().get(memoryview(der)).sha256 == hashlib.sha256(der).hexdigest()
@@ -332,6 +343,10 @@ def test_suricata_conformance_of_leaf_certificate_fields():
       cryptography refuses them (parse_error, no fields), Suricata's
       parser is lenient and logs fields. RFC 5280 sides with refusing;
       the refusal itself is a useful anomaly for scoring.
+    * X.509 v2 certificates: cryptography refuses them (InvalidVersion),
+      Suricata logs them. RFC 5280 4.1.2.1 allows v2, so Suricata is right;
+      v2 is not used by TLS servers in practice, and the refusal is kept
+      as parse_error rather than hand-parsing the DER.
     * Suricata's name format is not RFC 4514 (certificate order, no
       escaping of ',', '+', '"', '\\', '<', '>', ';', leading '#' or
       spaces); we copy it on purpose because tls.subject / tls.issuerdn
