@@ -13,7 +13,8 @@ from .capture import open_capture
 from .config import CoreConfig
 from .errors import CaptureError
 from .progress import Progress
-from .sinks.eve import EveFileSink, flow_event, stats_event
+from .handshake import HandshakeInterpreter
+from .sinks.eve import EveFileSink, app_proto_of, flow_event, session_event, stats_event
 
 log = logging.getLogger(__name__)
 
@@ -25,6 +26,7 @@ class ReplayResult:
     files_failed: list = field(default_factory=list)      # (path, message)
     files_truncated: list = field(default_factory=list)
     flows_written: int = 0
+    handshakes_written: int = 0
     counters: dict = field(default_factory=dict)
     interrupted: bool = False
 
@@ -32,12 +34,21 @@ class ReplayResult:
 def replay(paths, out_dir: str, config: CoreConfig = CoreConfig(),
            progress: Progress | None = None) -> ReplayResult:
     engine = FlowEngine(config)
+    interpreter = HandshakeInterpreter()
+    app_protos = {}          # flow_id -> app_proto, until the flow's record is written
     with EveFileSink(out_dir) as sink:
         result = ReplayResult(eve_path=sink.path)
 
         def emit_flows():
+            # handshakes first: a flow's handshake is queued before its record
+            for hs in engine.take_handshakes():
+                session = interpreter.interpret(hs)
+                if session is not None:
+                    sink.write(session_event(session))
+                    app_protos[hs.flow_id] = app_proto_of(session)
+                    result.handshakes_written += 1
             for rec in engine.take_flows():
-                sink.write(flow_event(rec))
+                sink.write(flow_event(rec, app_protos.pop(rec.flow_id, None)))
                 result.flows_written += 1
 
         try:

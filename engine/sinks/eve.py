@@ -7,7 +7,9 @@ import json
 import os
 from datetime import datetime, timezone
 
-from ..records import FlowRecord
+from ..certs import chain_base64
+from ..handshake import SshSession, TlsSession, tls_version_name
+from ..records import PROTO_NAMES, FlowRecord, HandshakeRecord
 
 _TCP_FLAG_NAMES = (
     (0x01, "fin"), (0x02, "syn"), (0x04, "rst"), (0x08, "psh"),
@@ -22,11 +24,12 @@ def format_timestamp(us: int) -> str:
     return dt.isoformat(timespec="microseconds")
 
 
-def flow_event(rec: FlowRecord) -> dict:
+def _header(rec, event_type: str, timestamp_us: int) -> dict:
+    """The keys every EVE event of a flow starts with."""
     event = {
-        "timestamp": format_timestamp(rec.emitted_us),
+        "timestamp": format_timestamp(timestamp_us),
         "flow_id": rec.flow_id,
-        "event_type": "flow",
+        "event_type": event_type,
     }
     if rec.vlan:
         event["vlan"] = list(rec.vlan)
@@ -36,7 +39,14 @@ def flow_event(rec: FlowRecord) -> dict:
     event["dest_ip"] = rec.dest_ip
     if rec.proto in (6, 17):
         event["dest_port"] = rec.dest_port
-    event["proto"] = rec.proto_name
+    event["proto"] = PROTO_NAMES.get(rec.proto, str(rec.proto))
+    return event
+
+
+def flow_event(rec: FlowRecord, app_proto: str | None = None) -> dict:
+    event = _header(rec, "flow", rec.emitted_us)
+    if app_proto:
+        event["app_proto"] = app_proto
     if rec.icmp_type is not None:
         event["icmp_type"] = rec.icmp_type
         event["icmp_code"] = rec.icmp_code
@@ -75,6 +85,112 @@ def tcp_section(rec: FlowRecord) -> dict:
             section[name] = True
     section["state"] = rec.state
     return section
+
+
+def _fingerprint(pair):
+    return {"hash": pair[1], "string": pair[0]} if pair else None
+
+
+def tls_event(session: TlsSession) -> dict:
+    """Suricata's tls.* fields, then ours (client_version, cipher_suite, ...)."""
+    rec: HandshakeRecord = session.record
+    event = _header(rec, "tls", rec.at_us)
+    tls = {}
+    if session.certificates:
+        leaf = session.certificates[0]
+        for key in ("subject", "issuerdn", "serial"):
+            if getattr(leaf, key) is not None:
+                tls[key] = getattr(leaf, key)
+        tls["fingerprint"] = leaf.sha1_fingerprint
+    if session.sni is not None:
+        tls["sni"] = session.sni
+    tls["version"] = session.version
+    if session.certificates:
+        leaf = session.certificates[0]
+        if leaf.notbefore is not None:
+            tls["notbefore"] = leaf.notbefore
+            tls["notafter"] = leaf.notafter
+    for key, value in (("ja3", _fingerprint(session.ja3())), ("ja3s", _fingerprint(session.ja3s())),
+                       ("ja4", session.ja4())):
+        if value:
+            tls[key] = value
+    if session.chain:
+        tls["chain"] = chain_base64(session.chain)
+    if session.preamble:
+        tls["from_proto"] = session.preamble
+    ch, sh = session.client_hello, session.server_hello
+    if ch:
+        tls["client_version"] = tls_version_name(ch.get("legacy_version"))
+        tls["supported_versions"] = [tls_version_name(v) for v in ch.get("supported_versions", [])
+                                     if (v & 0x0F0F) != 0x0A0A]
+        tls["alpn"] = [a.decode("latin-1") for a in ch.get("alpn", [])]
+    if sh and sh["status"] == "ok":
+        tls["cipher_suite"] = f"0x{sh['cipher_suite']:04x}"
+        if sh.get("alpn") is not None:
+            tls["alpn_selected"] = sh["alpn"].decode("latin-1")
+        tls["ja4s"] = session.ja4s()
+    if session.certificates:
+        tls["cert_sha256"] = session.certificates[0].sha256
+    tls["established"] = session.established
+    tls["resumed"] = session.resumed
+    tls["client_cert"] = bool(session.client_certificates)
+    if session.unusual_port:
+        tls["unusual_port"] = True
+    if session.anomalies:
+        tls["anomalies"] = list(session.anomalies)
+    event["tls"] = tls
+    return event
+
+
+def quic_event(session: TlsSession) -> dict:
+    rec = session.record
+    event = _header(rec, "quic", rec.at_us)
+    q = {"version": (session.quic or {}).get("version_name", "unknown")}
+    if session.sni is not None:
+        q["sni"] = session.sni
+    if session.client_hello:
+        q["ja3"] = _fingerprint(session.ja3())
+        q["ja4"] = session.ja4()
+        q["alpn"] = [a.decode("latin-1") for a in session.client_hello.get("alpn", [])]
+    if session.server_hello and session.server_hello["status"] == "ok":
+        q["ja4s"] = session.ja4s()
+    if session.anomalies:
+        q["anomalies"] = list(session.anomalies)
+    event["quic"] = q
+    return event
+
+
+def ssh_event(session: SshSession) -> dict:
+    rec = session.record
+    event = _header(rec, "ssh", rec.at_us)
+    ssh = {}
+    for side, parsed, fp in (("client", session.client, session.hassh()),
+                             ("server", session.server, session.hassh_server())):
+        if not parsed or parsed.get("proto_version") is None:
+            continue
+        entry = {"proto_version": parsed["proto_version"],
+                 "software_version": parsed["software_version"]}
+        if fp:
+            entry["hassh"] = _fingerprint(fp)
+        ssh[side] = entry
+    event["ssh"] = ssh
+    return event
+
+
+def session_event(session) -> dict:
+    """The EVE event of an interpreted handshake."""
+    if isinstance(session, SshSession):
+        return ssh_event(session)
+    return quic_event(session) if session.transport == "quic" else tls_event(session)
+
+
+def app_proto_of(session) -> str:
+    """The flow's app_proto as Suricata names it."""
+    if isinstance(session, SshSession):
+        return "ssh"
+    if session.transport == "quic":
+        return "quic"
+    return session.preamble if session.preamble and session.preamble != "unknown" else "tls"
 
 
 def stats_event(timestamp_us: int, counters: dict, capture: dict) -> dict:

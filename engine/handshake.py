@@ -1,0 +1,287 @@
+"""From the bytes the core captured to a handshake session.
+
+The core hands over one HandshakeRecord per flow whose handshake it saw: the
+first bytes of each direction and what framing it found (TLS, SSH, QUIC).
+This module splits them into messages, runs the parsers of the core and the
+QUIC module on them, computes the fingerprints and names the application
+protocol. It is mechanism: what the sessions mean is for the detection layer.
+"""
+from dataclasses import dataclass, field
+
+from . import quic
+from ._core import (parse_certificate as parse_certificate_message, parse_client_hello,
+                    parse_handshake_messages, parse_server_hello, parse_sslv2_client_hello,
+                    parse_ssh_stream)
+from .certs import CertCache
+from .fingerprints import ja3, ja4, ja4s
+from .fingerprints.hassh import hassh
+from .records import HandshakeRecord
+
+# TLS handshake message types (RFC 8446 4, RFC 5246 7.4)
+CLIENT_HELLO, SERVER_HELLO, CERTIFICATE, CERTIFICATE_REQUEST = 1, 2, 11, 13
+# TLS record content types
+CHANGE_CIPHER_SPEC, ALERT, HANDSHAKE, APPLICATION_DATA = 20, 21, 22, 23
+
+MAX_CHAIN_CERTIFICATES = 10          # DESIGN.md caps: certificates kept per chain
+
+# Ports where TLS is expected; TLS elsewhere is kept as a flag for detection.
+USUAL_TLS_PORTS = frozenset({443, 465, 636, 853, 989, 990, 992, 993, 994, 995, 5061, 5223,
+                             5671, 8443, 8883})
+
+
+def tls_version_name(version: int | None) -> str:
+    """Suricata's spelling of a TLS version (tls.version)."""
+    if version is None:
+        return "UNDETERMINED"
+    names = {0x0200: "SSLv2", 0x0300: "SSLv3", 0x0301: "TLSv1", 0x0302: "TLS 1.1",
+             0x0303: "TLS 1.2", 0x0304: "TLS 1.3"}
+    if version in names:
+        return names[version]
+    if 0x7F00 <= version <= 0x7FFF:
+        draft = version & 0xFF
+        return f"TLS 1.3 draft-{draft}" if draft >= 16 else "TLS 1.3 draft-<16"
+    return "UNDETERMINED"
+
+
+@dataclass(slots=True)
+class TlsSession:
+    """One TLS (or QUIC) handshake as parsed from both directions."""
+    record: HandshakeRecord
+    transport: str                       # "tcp" or "quic"
+    preamble: str | None = None          # "smtp", "imap", ... when TLS followed a plaintext upgrade
+    client_hellos: list = field(default_factory=list)
+    server_hello: dict | None = None
+    certificates: tuple = ()             # CertInfo of the server's chain, leaf first
+    chain: tuple = ()                    # the DER blobs behind them
+    client_certificates: tuple = ()
+    certificate_requested: bool = False
+    alerts: list = field(default_factory=list)   # (level, description) in the clear
+    anomalies: list = field(default_factory=list)
+    quic: dict | None = None             # engine.quic.decode_initials result for QUIC
+
+    @property
+    def client_hello(self) -> dict | None:
+        return self.client_hellos[0] if self.client_hellos else None
+
+    @property
+    def negotiated_version(self) -> int | None:
+        sh = self.server_hello
+        if sh is None or sh["status"] != "ok":
+            return None
+        return sh["selected_version"] or sh["legacy_version"]
+
+    @property
+    def version(self) -> str:
+        return tls_version_name(self.negotiated_version)
+
+    @property
+    def sni(self) -> str | None:
+        ch = self.client_hello
+        return ch["sni"] if ch else None
+
+    @property
+    def established(self) -> bool:
+        return ("established" in self.record.client.flags
+                and "established" in self.record.server.flags)
+
+    @property
+    def resumed(self) -> bool:
+        """An abbreviated handshake: the server took the client's session id
+        or ticket (TLS 1.2, no Certificate), or accepted a PSK (TLS 1.3)."""
+        ch, sh = self.client_hello, self.server_hello
+        if not ch or not sh or sh["status"] != "ok":
+            return False
+        if sh["selected_version"] == 0x0304:
+            return 41 in sh["extensions"]            # pre_shared_key
+        return bool(ch["session_id"]) and ch["session_id"] == sh["session_id"] \
+            and not self.certificates
+
+    @property
+    def transport_letter(self) -> str:
+        return "q" if self.transport == "quic" else "t"
+
+    def ja3(self):
+        return ja3.ja3(self.client_hello) if self.client_hello else None
+
+    def ja3s(self):
+        sh = self.server_hello
+        return ja3.ja3s(sh) if sh and sh["status"] == "ok" else None
+
+    def ja4(self) -> str | None:
+        return ja4.ja4(self.client_hello, self.transport_letter) if self.client_hello else None
+
+    def ja4_r(self) -> str | None:
+        return ja4.ja4_r(self.client_hello, self.transport_letter) if self.client_hello else None
+
+    def ja4s(self) -> str | None:
+        sh = self.server_hello
+        return ja4s.ja4s(sh, self.transport_letter) if sh and sh["status"] == "ok" else None
+
+    @property
+    def unusual_port(self) -> bool:
+        return self.transport == "tcp" and self.preamble is None \
+            and self.record.dest_port not in USUAL_TLS_PORTS
+
+
+@dataclass(slots=True)
+class SshSession:
+    record: HandshakeRecord
+    client: dict | None                  # parse_ssh_stream of the initiator's bytes
+    server: dict | None
+
+    def hassh(self):
+        return hassh(self.client["kexinit"], client=True) if self.client else None
+
+    def hassh_server(self):
+        return hassh(self.server["kexinit"], client=False) if self.server else None
+
+
+def split_tls_records(data: bytes):
+    """Concatenated handshake-record payloads up to ChangeCipherSpec (after it
+    they are encrypted), the alerts seen in the clear, and whether the
+    record framing broke."""
+    handshake, alerts, pos, malformed = bytearray(), [], 0, False
+    while pos + 5 <= len(data):
+        ctype, length = data[pos], int.from_bytes(data[pos + 3:pos + 5], "big")
+        body = data[pos + 5:pos + 5 + length]
+        if data[pos + 1] != 3 or not 20 <= ctype <= 24:
+            malformed = True
+            break
+        if ctype in (CHANGE_CIPHER_SPEC, APPLICATION_DATA):
+            break
+        if ctype == ALERT and len(body) >= 2:
+            alerts.append((body[0], body[1]))
+        elif ctype == HANDSHAKE:
+            handshake += body
+        pos += 5 + length
+    return bytes(handshake), alerts, malformed
+
+
+def name_preamble(client: bytes, server: bytes) -> str | None:
+    """The plaintext protocol that upgraded to TLS, from its first bytes."""
+    if not client and not server:
+        return None
+    if client.startswith(b"\x00\x00\x00\x08\x04\xd2\x16\x2f"):
+        return "postgresql"
+    if client[:1] == b"\x04":
+        return "socks4"
+    if client[:1] == b"\x05":
+        return "socks5"
+    if client.startswith(b"CONNECT "):
+        return "http"
+    if client[:1] == b"\x30":
+        return "ldap"
+    if server.startswith(b"+OK"):
+        return "pop3"
+    if server.startswith(b"* OK") or (b" STARTTLS" in client.upper()[:64]
+                                      and not server.startswith(b"2")):
+        return "imap"
+    if server.startswith((b"<?xml", b"<stream")) or client.startswith((b"<?xml", b"<stream")):
+        return "xmpp"
+    if server.startswith(b"220"):
+        return "ftp" if client.upper().startswith((b"AUTH", b"FEAT")) else "smtp"
+    return "unknown"
+
+
+class HandshakeInterpreter:
+    """Turns HandshakeRecords into TlsSession / SshSession objects; keeps the
+    certificate cache shared by all of them."""
+
+    def __init__(self, cert_cache: CertCache | None = None):
+        self.certs = cert_cache or CertCache()
+
+    def interpret(self, rec: HandshakeRecord):
+        kinds = {rec.client.kind, rec.server.kind}
+        if "quic" in kinds:
+            return self._quic(rec)
+        if "ssh" in kinds:
+            return self._ssh(rec)
+        if kinds & {"tls", "sslv2"}:
+            return self._tls(rec)
+        return None
+
+    def _ssh(self, rec):
+        def side(half):
+            return parse_ssh_stream(half.data[half.start:]) if half.kind == "ssh" else None
+        return SshSession(rec, side(rec.client), side(rec.server))
+
+    def _tls(self, rec):
+        session = TlsSession(rec, "tcp")
+        c, s = rec.client, rec.server
+        if c.start or s.start:
+            session.preamble = name_preamble(c.data[:c.start], s.data[:s.start])
+        for half in (c, s):
+            session.anomalies += [f"{'client' if half is c else 'server'}_{flag}"
+                                  for flag in half.flags
+                                  if flag not in ("established", "change_cipher_spec")]
+        if c.kind == "sslv2":
+            hello = parse_sslv2_client_hello(c.data[c.start:])
+            session.client_hellos.append(hello)
+        elif c.kind == "tls":
+            self._client_messages(session, c.data[c.start:])
+        if s.kind == "tls":
+            self._server_messages(session, s.data[s.start:])
+        return session
+
+    def _client_messages(self, session, data):
+        stream, alerts, malformed = split_tls_records(data)
+        session.alerts += alerts
+        if malformed:
+            session.anomalies.append("client_record_malformed")
+        for msg_type, body in parse_handshake_messages(stream):
+            if msg_type == CLIENT_HELLO:
+                hello = parse_client_hello(body)
+                session.client_hellos.append(hello)
+                if hello["status"] != "ok":
+                    session.anomalies.append(f"client_hello_{hello['status']}")
+            elif msg_type == CERTIFICATE:
+                certs = parse_certificate_message(body, tls13=False)["certificates"]
+                session.client_certificates = tuple(certs[:MAX_CHAIN_CERTIFICATES])
+
+    def _server_messages(self, session, data):
+        stream, alerts, malformed = split_tls_records(data)
+        session.alerts += alerts
+        if malformed:
+            session.anomalies.append("server_record_malformed")
+        for msg_type, body in parse_handshake_messages(stream):
+            if msg_type == SERVER_HELLO:
+                hello = parse_server_hello(body)
+                if hello["status"] != "ok":
+                    session.anomalies.append(f"server_hello_{hello['status']}")
+                # after a HelloRetryRequest the real ServerHello follows
+                if session.server_hello is None or session.server_hello["is_hello_retry_request"]:
+                    session.server_hello = hello
+            elif msg_type == CERTIFICATE and not session.certificates:
+                parsed = parse_certificate_message(body, tls13=False)
+                ders = parsed["certificates"][:MAX_CHAIN_CERTIFICATES]
+                if len(parsed["certificates"]) > MAX_CHAIN_CERTIFICATES or \
+                        parsed.get("certificates_dropped"):
+                    session.anomalies.append("certificate_chain_capped")
+                session.chain = tuple(ders)
+                session.certificates = tuple(self.certs.get(d) for d in ders)
+            elif msg_type == CERTIFICATE_REQUEST:
+                session.certificate_requested = True
+
+    def _quic(self, rec):
+        session = TlsSession(rec, "quic")
+        decoded = quic.decode_initials(split_datagrams(rec.client.data),
+                                       split_datagrams(rec.server.data))
+        session.quic = decoded
+        if decoded.get("client_hello") is not None:
+            hello = parse_client_hello(decoded["client_hello"])
+            session.client_hellos.append(hello)
+        if decoded.get("server_hello") is not None:
+            session.server_hello = parse_server_hello(decoded["server_hello"])
+        if decoded.get("status") != "ok":
+            session.anomalies.append(f"quic_{decoded.get('status')}")
+        return session
+
+
+def split_datagrams(data: bytes) -> list:
+    """The core keeps QUIC datagrams as [u16 length][bytes] each."""
+    out, pos = [], 0
+    while pos + 2 <= len(data):
+        n = int.from_bytes(data[pos:pos + 2], "big")
+        out.append(data[pos + 2:pos + 2 + n])
+        pos += 2 + n
+    return out
