@@ -200,8 +200,8 @@ cdef enum:  # HandshakeState of a flow
     HS_CAPTURING          # a Session holds the handshake bytes
     HS_BYPASS             # handshake handed over (or none): counters only
 
-# what leaves the core when a flow ends; copied out at batch boundaries
-cdef struct FlowEnd:
+# who a record leaving the core is about: the flow, initiator first
+cdef struct FlowTuple:
     uint64_t flow_id
     uint8_t src[16]          # the initiator
     uint8_t dst[16]
@@ -211,20 +211,17 @@ cdef struct FlowEnd:
     uint8_t family
     uint8_t proto
     uint8_t depth
+
+# what leaves the core when a flow ends; copied out at batch boundaries
+cdef struct FlowEnd:
+    FlowTuple t
     uint8_t reason
     int64_t end_us           # packet time at which the record was emitted
     FlowStats st
 
 # a captured handshake handed to Python; the Session is freed after copying
 cdef struct HandshakeEnd:
-    uint64_t flow_id
-    uint8_t src[16]
-    uint8_t dst[16]
-    uint16_t sport
-    uint16_t dport
-    uint16_t vlan[3]
-    uint8_t family
-    uint8_t proto
+    FlowTuple t
     int64_t first_us
     int64_t at_us            # packet time of the hand-over
     Session *sess

@@ -207,19 +207,22 @@ cdef str _ip_text(const uint8_t *addr, uint8_t family):
     return PyUnicode_FromString(text)
 
 
+cdef tuple _tuple_fields(FlowTuple *t):
+    """flow_id, src_ip, src_port, dest_ip, dest_port, proto, vlan: the
+    leading fields of every record type."""
+    return (t.flow_id, _ip_text(t.src, t.family), t.sport, _ip_text(t.dst, t.family), t.dport,
+            t.proto, tuple([v for v in t.vlan[:3] if v]))
+
+
 cdef object _flow_record(FlowEnd *e):
     cdef FlowStats *s = &e.st
-    cdef bint icmp = e.proto == 1 or e.proto == 58
+    cdef bint icmp = e.t.proto == 1 or e.t.proto == 58
     cdef bint resp = icmp and s.has_resp_icmp
     # built as the tuple itself, in FlowRecord's field order: this runs once
     # per flow and NamedTuple's Python-level __new__ doubled its cost
     return tuple.__new__(FlowRecord, (
-        e.flow_id,
-        _ip_text(e.src, e.family), e.sport,
-        _ip_text(e.dst, e.family), e.dport,
-        e.proto,
-        tuple([v for v in e.vlan[:3] if v]),
-        e.depth,
+        *_tuple_fields(&e.t),
+        e.t.depth,
         s.pkts_ts, s.pkts_tc, s.bytes_ts, s.bytes_tc,
         s.first_us, s.last_us, e.end_us,
         STATE_NAMES[s.state], REASON_NAMES[e.reason],
@@ -242,11 +245,7 @@ cdef object _half_capture(HalfStream *h):
 
 cdef object _handshake_record(HandshakeEnd *e):
     return tuple.__new__(HandshakeRecord, (
-        e.flow_id,
-        _ip_text(e.src, e.family), e.sport,
-        _ip_text(e.dst, e.family), e.dport,
-        e.proto,
-        tuple([v for v in e.vlan[:3] if v]),
+        *_tuple_fields(&e.t),
         e.first_us, e.at_us,
         _half_capture(&e.sess.half[0]),
         _half_capture(&e.sess.half[1]),

@@ -185,18 +185,23 @@ cdef inline uint8_t flow_timeout_class(Flow *f) noexcept nogil:
     return TC_OTHER_ESTABLISHED if f.st.state == FS_ESTABLISHED else TC_OTHER_NEW
 
 
-cdef inline void flow_initiator_tuple(Flow *f, uint8_t *src, uint8_t *dst, uint16_t *sport,
-                                     uint16_t *dport) noexcept nogil:
+cdef void flow_tuple(Flow *f, FlowTuple *t) noexcept nogil:
+    """The flow's identity as records carry it: initiator first."""
+    t.flow_id = f.flow_id
     if f.init_is_a:
-        memcpy(src, f.key.addr_a, 16)
-        memcpy(dst, f.key.addr_b, 16)
-        sport[0] = f.key.port_a
-        dport[0] = f.key.port_b
+        memcpy(t.src, f.key.addr_a, 16)
+        memcpy(t.dst, f.key.addr_b, 16)
+        t.sport = f.key.port_a
+        t.dport = f.key.port_b
     else:
-        memcpy(src, f.key.addr_b, 16)
-        memcpy(dst, f.key.addr_a, 16)
-        sport[0] = f.key.port_b
-        dport[0] = f.key.port_a
+        memcpy(t.src, f.key.addr_b, 16)
+        memcpy(t.dst, f.key.addr_a, 16)
+        t.sport = f.key.port_b
+        t.dport = f.key.port_a
+    memcpy(t.vlan, f.key.vlan, sizeof(t.vlan))
+    t.family = f.key.family
+    t.proto = f.key.proto
+    t.depth = f.key.depth
 
 
 cdef int flow_emit(FlowTable *ft, int32_t slot, uint8_t reason, int64_t now_us) noexcept nogil:
@@ -217,12 +222,7 @@ cdef int flow_emit(FlowTable *ft, int32_t slot, uint8_t reason, int64_t now_us) 
                                                  # names the flow's app_proto from it
     e = &ft.ended[ft.n_ended]
     ft.n_ended += 1
-    e.flow_id = f.flow_id
-    flow_initiator_tuple(f, e.src, e.dst, &e.sport, &e.dport)
-    memcpy(e.vlan, f.key.vlan, sizeof(e.vlan))
-    e.family = f.key.family
-    e.proto = f.key.proto
-    e.depth = f.key.depth
+    flow_tuple(f, &e.t)
     e.reason = reason
     e.st = f.st
     e.end_us = now_us

@@ -485,11 +485,7 @@ cdef int handshake_handover(FlowTable *ft, int32_t slot, int64_t now_us) noexcep
         ft.cap_handshakes = new_cap
     e = &ft.handshakes[ft.n_handshakes]
     ft.n_handshakes += 1
-    e.flow_id = f.flow_id
-    flow_initiator_tuple(f, e.src, e.dst, &e.sport, &e.dport)
-    memcpy(e.vlan, f.key.vlan, sizeof(e.vlan))
-    e.family = f.key.family
-    e.proto = f.key.proto
+    flow_tuple(f, &e.t)
     e.first_us = f.st.first_us
     e.at_us = now_us
     e.sess = s
