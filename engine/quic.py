@@ -275,12 +275,17 @@ def hkdf_extract(salt, ikm):
     return hmac.new(salt, ikm, sha256).digest()
 
 
+def hkdf_label(label, context, length):
+    """The HkdfLabel structure (RFC 8446 7.1) given to HKDF-Expand as info."""
+    full_label = b"tls13 " + label
+    return (length.to_bytes(2, "big") + bytes([len(full_label)]) + full_label
+            + bytes([len(context)]) + context)
+
+
 def hkdf_expand_label(secret, label, context, length):
     """TLS 1.3 HKDF-Expand-Label (RFC 8446 7.1) with SHA-256."""
-    full_label = b"tls13 " + label
-    hkdf_label = (length.to_bytes(2, "big") + bytes([len(full_label)]) + full_label
-                  + bytes([len(context)]) + context)
-    return HKDFExpand(algorithm=hashes.SHA256(), length=length, info=hkdf_label).derive(secret)
+    info = hkdf_label(label, context, length)
+    return HKDFExpand(algorithm=hashes.SHA256(), length=length, info=info).derive(secret)
 
 
 @dataclass(frozen=True)
