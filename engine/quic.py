@@ -78,6 +78,17 @@ def version_name(version):
     return "0x%08x" % version
 
 
+def eve_version_name(version):
+    """The version as Suricata 7 writes quic.version in EVE: "1", "v2", "Q046", else hex."""
+    if version is None:
+        return None
+    if version == QUIC_V2:
+        return "v2"
+    if version in (0x51303433, 0x51303434, 0x51303435, 0x51303436):
+        return version.to_bytes(4, "big").decode("ascii")
+    return "%x" % version
+
+
 # ------------------------------------------------------------------- caps
 
 MAX_DATAGRAMS_PER_DIRECTION = 16   # the core sends at most this many; extra are ignored
@@ -180,6 +191,17 @@ def parse_long_header(datagram, offset=0):
     if offset + 6 > n:
         return LongHeader("truncated", offset, first)
     version = int.from_bytes(buf[offset + 1:offset + 5], "big")
+    params = _version_params(version)
+    if version != 0 and params is None:
+        # Not ours to read further: Google QUIC (Q043-Q046) even breaks the
+        # RFC 8999 connection ID layout. The CIDs are best effort.
+        dcid = scid = b""
+        dcid_len = buf[offset + 5]
+        if offset + 6 + dcid_len + 1 <= n:
+            dcid = buf[offset + 6:offset + 6 + dcid_len]
+            scid_len = buf[offset + 6 + dcid_len]
+            scid = buf[offset + 7 + dcid_len:offset + 7 + dcid_len + scid_len]
+        return LongHeader("unsupported_version", offset, first, version, dcid, scid, end=n)
     pos = offset + 5
     dcid_len = buf[pos]
     pos += 1
@@ -196,9 +218,6 @@ def parse_long_header(datagram, offset=0):
     if version == 0:
         # Version Negotiation: a list of versions follows, to the end.
         return LongHeader("version_negotiation", offset, first, version, dcid, scid, end=n)
-    params = _version_params(version)
-    if params is None:
-        return LongHeader("unsupported_version", offset, first, version, dcid, scid, end=n)
     if dcid_len > MAX_CID_LEN or scid_len > MAX_CID_LEN or not first & 0x40:
         return LongHeader("malformed_header", offset, first, version, dcid, scid)
     type_bits = (first >> 4) & 0x03
@@ -692,6 +711,7 @@ def decode_initials(client_datagrams, server_datagrams):
 
     Returns a dict (never raises on traffic):
       version, version_name       the client's first Initial (None if none)
+      version_eve                 the same as Suricata writes quic.version
       server_version              the server's first decrypted Initial
       client_dcid, client_scid    bytes of the client's first Initial
       server_scid                 bytes of the server's first Initial
@@ -729,17 +749,26 @@ def decode_initials(client_datagrams, server_datagrams):
             cache[(dcid, version)] = initial_secrets(dcid, version)
         return cache[(dcid, version)]
 
+    # Initial keys stay those of the client's first DCID even after the
+    # client switches to the server's SCID (RFC 9001 5.2); only a Retry
+    # makes the client derive new ones from the Retry's SCID, which is then
+    # the DCID of its next Initial. So both sides try every client Initial
+    # DCID, in order (the packet's own DCID first for the client).
+    def keys_for(hdr, side):
+        found = []
+        for dcid in ([hdr.dcid] if side == "client" else []) + dcids:
+            secrets = secrets_for(dcid, hdr.version)
+            if secrets is not None:
+                keys = getattr(secrets, side)
+                if keys not in found:
+                    found.append(keys)
+        return found
+
     def client_keys(hdr):
-        secrets = secrets_for(hdr.dcid, hdr.version)
-        return [secrets.client] if secrets else []
+        return keys_for(hdr, "client")
 
     def server_keys(hdr):
-        found = []
-        for dcid in dcids:
-            secrets = secrets_for(dcid, hdr.version)
-            if secrets:
-                found.append(secrets.server)
-        return found
+        return keys_for(hdr, "server")
 
     _decode_direction(client, client_datagrams, client_keys, errors)
     _decode_direction(server, server_datagrams, server_keys, errors)
@@ -782,6 +811,7 @@ def decode_initials(client_datagrams, server_datagrams):
     return {
         "version": version,
         "version_name": version_name(version),
+        "version_eve": eve_version_name(version),
         "server_version": server.version,
         "client_dcid": first_hdr.dcid if first_hdr else None,
         "client_scid": first_hdr.scid if first_hdr else None,
