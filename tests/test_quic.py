@@ -6,6 +6,7 @@ same packets and expect the same hello or a status, never an exception;
 and the public QUIC captures of the corpus against Suricata's and FoxIO's
 SNI for them.
 """
+import io
 import ipaddress
 import itertools
 import json
@@ -28,6 +29,7 @@ from engine.quic import (
 import quic_vectors as vec
 from corpus import corpus_dir, read_eve
 
+LT_NULL, LT_ETHERNET, LT_RAW = 0, 1, 101
 HELLO = vec.CLIENT_HELLO_MESSAGE   # 4-byte header + body
 OTHER_DCID = bytes.fromhex("0011223344556677")
 
@@ -183,6 +185,11 @@ def test_packet_number_decoding_follows_rfc9000_a3_example():
 def test_version_names_cover_v1_v2_drafts_google_and_unknown():
     assert [version_name(v) for v in (1, QUIC_V2, 0xFF00001D, 0, 0x51303530, 0x0A1A2A3A, None)] \
         == ["v1", "v2", "draft-29", "negotiation", "Q050", "0x0a1a2a3a", None]
+
+
+def test_eve_version_names_are_written_as_suricata_does():
+    assert [quic.eve_version_name(v) for v in (1, QUIC_V2, 0xFF00001D, 0x51303436, None)] \
+        == ["1", "v2", "ff00001d", "Q046", None]
 
 
 def test_version_negotiation_packet_is_a_status():
@@ -425,6 +432,18 @@ def test_server_initial_after_retry_decrypts_with_the_new_client_dcid():
     assert r["server_hello"] == vec.SERVER_HELLO_BODY
 
 
+def test_client_initial_to_the_server_scid_keeps_the_first_dcid_keys():
+    """After the server's Initial the client writes to the server's SCID but
+    keeps the keys of its first DCID (RFC 9001 5.2; seen in quic-ack3)."""
+    a, b = split_hello([120])
+    first = client_initial(a, pn=0)
+    later = vec.protect_initial(padded(b), dcid=vec.SERVER_SCID, pn=1, keys_dcid=vec.DCID)
+    r = decode_initials([first, later], [vec.V1_SERVER_INITIAL])
+    assert r["status"] == "ok" and r["errors"] == []
+    assert r["client_hello"] == vec.CLIENT_HELLO_BODY
+    assert r["client_packets_decrypted"] == 2
+
+
 def test_server_answering_v1_client_in_v2_decrypts_with_v2_keys():
     """Compatible version negotiation (RFC 9368): v1 ClientHello, v2 server Initial."""
     r = decode_initials([vec.V1_CLIENT_INITIAL], [vec.V2_SERVER_INITIAL])
@@ -560,11 +579,18 @@ def read_udp_flows(path):
     """
     with open(path, "rb") as fh:
         data = fh.read()
-    import io
     reader_cls = dpkt.pcapng.Reader if data[:4] == b"\x0a\x0d\x0d\x0a" else dpkt.pcap.Reader
+    reader = reader_cls(io.BytesIO(data))
+    linktype = reader.datalink()
     flows = OrderedDict()
-    for _ts, frame in reader_cls(io.BytesIO(data)):
-        ip = dpkt.ethernet.Ethernet(frame).data
+    for _ts, frame in reader:
+        if linktype == LT_ETHERNET:
+            ip = dpkt.ethernet.Ethernet(frame).data
+        elif linktype in (LT_NULL, LT_RAW):
+            raw = frame[4:] if linktype == LT_NULL else frame
+            ip = dpkt.ip.IP(raw) if raw[:1] and raw[0] >> 4 == 4 else dpkt.ip6.IP6(raw)
+        else:
+            raise AssertionError(f"{path}: link type {linktype} is not read by this test")
         if not isinstance(ip, (dpkt.ip.IP, dpkt.ip6.IP6)) or not isinstance(ip.data, dpkt.udp.UDP):
             continue
         family = socket.AF_INET if isinstance(ip, dpkt.ip.IP) else socket.AF_INET6
@@ -583,25 +609,45 @@ def read_udp_flows(path):
     return flows
 
 
-def sni_of(client_hello_body):
-    """server_name (extension 0) of a ClientHello body, test-local and strict."""
-    b = client_hello_body
+def extensions_of(hello_body, server=False):
+    """[(type, data)] of a ClientHello / ServerHello body, test-local and strict."""
+    b = hello_body
     pos = 2 + 32
     pos += 1 + b[pos]                                   # session id
-    pos += 2 + int.from_bytes(b[pos:pos + 2], "big")    # cipher suites
-    pos += 1 + b[pos]                                   # compression methods
+    if server:
+        pos += 2 + 1                                    # cipher suite, compression
+    else:
+        pos += 2 + int.from_bytes(b[pos:pos + 2], "big")    # cipher suites
+        pos += 1 + b[pos]                                   # compression methods
     end = pos + 2 + int.from_bytes(b[pos:pos + 2], "big")
+    assert end == len(b), "extensions must end the hello"
     pos += 2
+    found = []
     while pos + 4 <= end:
         ext_type = int.from_bytes(b[pos:pos + 2], "big")
         ext_len = int.from_bytes(b[pos + 2:pos + 4], "big")
-        body = b[pos + 4:pos + 4 + ext_len]
-        if ext_type == 0:
-            name_len = int.from_bytes(body[3:5], "big")
-            assert body[2] == 0                          # host_name
-            return body[5:5 + name_len].decode("ascii")
+        found.append((ext_type, b[pos + 4:pos + 4 + ext_len]))
         pos += 4 + ext_len
+    assert pos == end
+    return found
+
+
+def sni_of(client_hello_body):
+    """server_name (extension 0x0000) of a ClientHello body."""
+    for ext_type, body in extensions_of(client_hello_body):
+        if ext_type == 0:
+            assert body[2] == 0                          # host_name
+            name_len = int.from_bytes(body[3:5], "big")
+            return body[5:5 + name_len].decode("ascii")
     return None
+
+
+def ja3_extensions(hello_body, server=False):
+    """The extension field of Suricata 7's QUIC JA3/JA3S string: every type in
+    order; unlike its TLS JA3 it keeps GREASE, written as 0xfafa whatever
+    the GREASE value (its TLS parser has one GREASE extension type)."""
+    return "-".join(str(0xFAFA if t & 0x0F0F == 0x0A0A else t)
+                    for t, _ in extensions_of(hello_body, server))
 
 
 def test_sni_parser_reads_the_rfc_client_hello():
@@ -663,3 +709,51 @@ def test_corpus_quic_client_hellos_all_decrypt_and_match_suricata_and_foxio_sni(
                       f"streams: {sum(k not in ours for k in foxio)})")
     print("\n".join(report))
     assert total_flows == 3   # one QUIC connection per capture; https3-301-get is TCP only
+
+
+SURICATA_VERIFY_QUIC = [
+    "ja4-quic", "ja4-tls-quic", "quic-ack3", "quic-alerts", "quic-cyu", "quic-frag",
+    "quic-frag-middle-gap", "quic-frag-unordered", "quic-frag-wait", "quic-ietf",
+    "quic-ietf-ja3", "quic-initial-not-first", "quic-retry", "quic-retry-multiple",
+    "quic-v2", "quic-v2-ja3",
+]
+
+
+@pytest.mark.parametrize("case", SURICATA_VERIFY_QUIC)
+def test_suricata_verify_quic_captures_decode_like_suricata(case):
+    """Suricata's own QUIC tests: retries, v2, CRYPTO split and reordered, Initial not first.
+
+    Per flow Suricata logged as IETF QUIC: our ClientHello must decrypt with
+    its SNI and its JA3 extension list; the ServerHello's JA3S extension
+    list too. Google QUIC (Q046) is not TLS-in-Initials: unsupported_version.
+    """
+    root = corpus_dir()
+    capture = root / "suricata-verify" / f"{case}__input.pcap"
+    eve = root / "reference" / "suricata" / f"suricata-verify__{case}__input.pcap.eve.jsonl"
+    assert capture.is_file() and eve.is_file(), f"The corpus lacks {capture} or {eve}."
+    flows = {(norm(c), cp, norm(s), sp): dg for (c, cp, s, sp), dg in read_udp_flows(capture).items()}
+    checked = 0
+    for e in read_eve(eve, "quic"):
+        q = e["quic"]
+        fwd = (norm(e["src_ip"]), e["src_port"], norm(e["dest_ip"]), e["dest_port"])
+        rev = fwd[2:] + fwd[:2]
+        key = fwd if fwd in flows else rev
+        assert key in flows, (case, fwd)
+        r = decode_initials(*flows[key])
+        if q.get("version", "").startswith("Q"):
+            assert r["client_status"] == "unsupported_version"
+            assert r["version_eve"] == q["version"]
+            checked += 1
+            continue
+        assert r["version_eve"] == q["version"], (case, key)
+        assert r["client_status"] == "ok", (case, key, r["errors"])
+        if "sni" in q:
+            assert sni_of(r["client_hello"]) == q["sni"]
+        if "ja3" in q:
+            assert ja3_extensions(r["client_hello"]) == q["ja3"]["string"].split(",")[2]
+        if "ja3s" in q:
+            assert r["server_status"] == "ok", (case, key, r["errors"])
+            assert ja3_extensions(r["server_hello"], server=True) == \
+                q["ja3s"]["string"].split(",")[2]
+        checked += 1
+    assert checked, f"{eve} has no quic record"
