@@ -192,6 +192,16 @@ def test_eve_version_names_are_written_as_suricata_does():
         == ["1", "v2", "ff00001d", "Q046", None]
 
 
+def test_draft29_initials_use_the_draft_salt_and_v1_labels():
+    # self-consistency only: no RFC vector exists for draft-29 (the salt was
+    # checked once by hand against a captured draft-29 Initial)
+    packet = client_initial(vec.crypto_frame(0, HELLO), version=0xFF00001D)
+    r = decode_initials([packet], [])
+    assert (r["status"], r["version_name"], r["version_eve"]) == ("ok", "draft-29", "ff00001d")
+    assert r["client_hello"] == vec.CLIENT_HELLO_BODY
+    assert initial_secrets(vec.DCID, 0xFF00001D).client.key != vec.V1_CLIENT_KEY
+
+
 def test_version_negotiation_packet_is_a_status():
     vn = bytes([0x80]) + bytes(4) + b"\x08" + vec.DCID + b"\x00" + bytes.fromhex("00000001")
     assert parse_long_header(vn).status == "version_negotiation"
@@ -731,7 +741,8 @@ def test_suricata_verify_quic_captures_decode_like_suricata(case):
     capture = root / "suricata-verify" / f"{case}__input.pcap"
     eve = root / "reference" / "suricata" / f"suricata-verify__{case}__input.pcap.eve.jsonl"
     assert capture.is_file() and eve.is_file(), f"The corpus lacks {capture} or {eve}."
-    flows = {(norm(c), cp, norm(s), sp): dg for (c, cp, s, sp), dg in read_udp_flows(capture).items()}
+    flows = {(norm(c), cp, norm(s), sp): dg
+             for (c, cp, s, sp), dg in read_udp_flows(capture).items()}
     checked = 0
     for e in read_eve(eve, "quic"):
         q = e["quic"]
