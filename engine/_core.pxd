@@ -155,6 +155,18 @@ cdef struct HalfStream:
     OooSegment *ooo          # allocated on the first out-of-order segment
     int64_t established_us
 
+cdef enum:
+    JA4SSH_WINDOW = 200      # SSH packets per JA4SSH fingerprint (FoxIO)
+
+# JA4SSH counters of an SSH flow's current window of packets
+cdef struct Ja4ssh:
+    uint16_t lens[2][200]    # payload lengths, per direction
+    uint16_t n_lens[2]
+    uint32_t pkts[2]         # packets with payload
+    uint32_t acks[2]         # packets without payload but with ACK
+    uint32_t count           # packets with payload in the window
+    uint32_t index           # 1-based number of the window
+
 cdef struct Session:
     HalfStream half[2]       # 0: to server (initiator's bytes), 1: to client
     uint32_t mem             # bytes charged to the global handshake memory cap
@@ -192,7 +204,10 @@ cdef struct Flow:
     uint8_t hs_state         # HS_* below: handshake capture of this flow
     uint8_t isn_known        # bit per direction: next_seq[] is valid
     uint32_t next_seq[2]     # next expected TCP sequence number per direction
+    uint8_t not_bare_ack[2]  # TCP packets without ACK, or with SYN, per direction (saturating)
+    uint8_t ja4ssh_done      # JA4SSH finished (FIN-ACK seen) or refused
     Session *sess            # handshake buffers while capturing, else NULL
+    Ja4ssh *ja4ssh           # JA4SSH window of an SSH flow, else NULL
     FlowStats st
 
 cdef enum:  # HandshakeState of a flow
@@ -218,6 +233,15 @@ cdef struct FlowEnd:
     uint8_t reason
     int64_t end_us           # packet time at which the record was emitted
     FlowStats st
+
+# one JA4SSH window's result
+cdef struct Ja4sshEnd:
+    FlowTuple t
+    uint32_t index
+    uint16_t mode[2]
+    uint32_t pkts[2]
+    uint32_t acks[2]
+    int64_t at_us
 
 # a captured handshake handed to Python; the Session is freed after copying
 cdef struct HandshakeEnd:
@@ -273,6 +297,9 @@ cdef struct FlowTable:
     HandshakeEnd *handshakes # handshakes waiting to be taken at the batch boundary
     uint32_t n_handshakes
     uint32_t cap_handshakes
+    Ja4sshEnd *ja4ssh_ends   # JA4SSH windows waiting to be taken
+    uint32_t n_ja4ssh
+    uint32_t cap_ja4ssh
     # handshake capture caps and accounting
     uint32_t hs_bytes_cap    # per direction
     uint32_t hs_preamble_cap # plaintext bytes before TLS is given up on

@@ -4,13 +4,15 @@
 A thin hub: the bodies live in the included .pxi files, one per concern;
 the declarations are in _core.pxd. No Python object is created per packet.
 """
-from .records import FlowRecord, HalfCapture, HandshakeRecord, HALF_KINDS, HALF_FLAG_NAMES
+from .records import (FlowRecord, HalfCapture, HandshakeRecord, Ja4sshRecord, HALF_KINDS,
+                      HALF_FLAG_NAMES)
 
 include "_capfile.pxi"
 include "_decode.pxi"
 include "_frag.pxi"
 include "_flows.pxi"
 include "_tcp.pxi"
+include "_ja4ssh.pxi"
 include "_ssh.pxi"
 
 DECODE_STATUS_NAMES = (
@@ -163,6 +165,19 @@ cdef class FlowEngine:
             session_free(&self.table, e.sess)
             e.sess = NULL
         self.table.n_handshakes = 0
+        return out
+
+    def take_ja4ssh(self):
+        """JA4SSH windows completed since the last call."""
+        cdef uint32_t i
+        cdef Ja4sshEnd *e
+        out = []
+        for i in range(self.table.n_ja4ssh):
+            e = &self.table.ja4ssh_ends[i]
+            out.append(tuple.__new__(Ja4sshRecord, (
+                *_tuple_fields(&e.t), e.index, e.mode[0], e.mode[1], e.pkts[0], e.pkts[1],
+                e.acks[0], e.acks[1], e.at_us)))
+        self.table.n_ja4ssh = 0
         return out
 
     def counters(self):

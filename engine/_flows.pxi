@@ -30,12 +30,15 @@ cdef int flow_table_init(FlowTable *ft, uint32_t max_flows, int64_t *timeouts_us
 cdef void flow_table_free(FlowTable *ft) noexcept nogil:
     cdef uint32_t i
     for i in range(ft.capacity):
-        if ft.flows[i].in_use and ft.flows[i].sess != NULL:
+        if ft.flows[i].in_use:
             session_free(ft, ft.flows[i].sess)
+            free(ft.flows[i].ja4ssh)
     for i in range(ft.n_handshakes):
         session_free(ft, ft.handshakes[i].sess)
     free(ft.handshakes)
     ft.handshakes = NULL
+    free(ft.ja4ssh_ends)
+    ft.ja4ssh_ends = NULL
     free(ft.flows)
     free(ft.index)
     free(ft.ended)
@@ -220,6 +223,9 @@ cdef int flow_emit(FlowTable *ft, int32_t slot, uint8_t reason, int64_t now_us) 
     if f.sess != NULL:
         handshake_handover(ft, slot, now_us)     # before the flow record: Python
                                                  # names the flow's app_proto from it
+    if f.ja4ssh != NULL:
+        ja4ssh_emit(ft, f, now_us)               # the last, partial window
+        ja4ssh_stop(ft, f)
     e = &ft.ended[ft.n_ended]
     ft.n_ended += 1
     flow_tuple(f, &e.t)
@@ -414,6 +420,10 @@ cdef int flow_account(FlowTable *ft, int32_t slot, PacketView *pv, bint from_a,
     cdef Flow *f = &ft.flows[slot]
     cdef bint toserver = from_a == f.init_is_a
     cdef uint8_t cls
+    cdef int d = 0 if toserver else 1
+    # before the counters: JA4SSH, started here, counts the packets before this one
+    if f.hs_state != HS_BYPASS and pv.proto == f.key.proto:
+        capture_packet(ft, slot, pv, toserver, now_us)
     if toserver:
         f.st.pkts_ts += 1
         f.st.bytes_ts += pv.flow_len
@@ -429,11 +439,14 @@ cdef int flow_account(FlowTable *ft, int32_t slot, PacketView *pv, bint from_a,
             f.st.resp_icmp_type = pv.icmp_type
             f.st.resp_icmp_code = pv.icmp_code
             f.st.has_resp_icmp = 1
+    if pv.proto == 6 and (pv.tcp_flags & (TH_ACK | TH_SYN)) != TH_ACK \
+            and f.not_bare_ack[d] < 255:
+        f.not_bare_ack[d] += 1
     if now_us > f.st.last_us:
         f.st.last_us = now_us
     flow_update_state(f, pv, toserver)
-    if f.hs_state != HS_BYPASS and pv.proto == f.key.proto:
-        capture_packet(ft, slot, pv, toserver, now_us)
+    if f.ja4ssh != NULL and pv.proto == 6:
+        ja4ssh_packet(ft, f, pv, toserver, now_us)
     # move to the tail of its (possibly new) class: lists stay time-ordered
     cls = flow_timeout_class(f)
     lru_unlink(ft, slot)

@@ -448,6 +448,8 @@ cdef void capture_packet(FlowTable *ft, int32_t slot, PacketView *pv, bint toser
     if f.key.proto == 6:
         half_segment(ft, s, &s.half[d], &f.next_seq[d], pv.seq, pv.payload, pv.payload_len,
                      now_us)
+        if s.half[d].kind == HK_SSH and f.ja4ssh == NULL:
+            ja4ssh_start(ft, f)
     else:
         half_datagram(ft, s, &s.half[d], pv.payload, pv.payload_len)
     if s.half[0].mode == HM_DONE and s.half[1].mode == HM_DONE:

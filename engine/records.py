@@ -67,3 +67,22 @@ class HandshakeRecord(NamedTuple):
     at_us: int               # packet time of the hand-over
     client: HalfCapture      # the initiator's bytes
     server: HalfCapture
+
+
+class Ja4sshRecord(NamedTuple):
+    """The counters of one JA4SSH window (200 packets) of an SSH flow."""
+    flow_id: int
+    src_ip: str
+    src_port: int
+    dest_ip: str
+    dest_port: int
+    proto: int
+    vlan: tuple
+    index: int               # 1 for the first window
+    client_payload_mode: int
+    server_payload_mode: int
+    client_packets: int      # packets with payload
+    server_packets: int
+    client_acks: int         # packets without payload, with ACK
+    server_acks: int
+    at_us: int

@@ -14,7 +14,8 @@ from .config import CoreConfig
 from .errors import CaptureError
 from .progress import Progress
 from .handshake import HandshakeInterpreter
-from .sinks.eve import EveFileSink, app_proto_of, flow_event, session_event, stats_event
+from .sinks.eve import (EveFileSink, app_proto_of, flow_event, ja4ssh_event, session_event,
+                        stats_event)
 
 log = logging.getLogger(__name__)
 
@@ -47,6 +48,8 @@ def replay(paths, out_dir: str, config: CoreConfig = CoreConfig(),
                     sink.write(session_event(session))
                     app_protos[hs.flow_id] = app_proto_of(session)
                     result.handshakes_written += 1
+            for window in engine.take_ja4ssh():
+                sink.write(ja4ssh_event(window))
             for rec in engine.take_flows():
                 sink.write(flow_event(rec, app_protos.pop(rec.flow_id, None)))
                 result.flows_written += 1

@@ -177,6 +177,15 @@ def ssh_event(session: SshSession) -> dict:
     return event
 
 
+def ja4ssh_event(window) -> dict:
+    """One JA4SSH window of an SSH flow, as an ssh event of that flow."""
+    from ..fingerprints.ja4ssh import ja4ssh
+
+    event = _header(window, "ssh", window.at_us)
+    event["ssh"] = {"ja4ssh": {"fingerprint": ja4ssh(window), "window": window.index}}
+    return event
+
+
 def session_event(session) -> dict:
     """The EVE event of an interpreted handshake."""
     if isinstance(session, SshSession):
