@@ -247,6 +247,7 @@ cdef object _flow_record(FlowEnd *e):
         s.resp_icmp_type if resp else None,
         s.resp_icmp_code if resp else None,
         False,
+        None,
     ))
 
 

@@ -34,6 +34,7 @@ class FlowRecord(NamedTuple):
     response_icmp_type: int | None = None
     response_icmp_code: int | None = None
     interim: bool = False
+    app_proto: str | None = None     # named by the Python layers from the handshake
 
     @property
     def proto_name(self) -> str:

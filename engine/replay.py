@@ -8,14 +8,13 @@ import logging
 import os
 from dataclasses import dataclass, field
 
-from ._core import FlowEngine
 from .capture import open_capture
 from .config import CoreConfig
 from .errors import CaptureError
 from .progress import Progress
-from .handshake import HandshakeInterpreter
-from .sinks.eve import (EveFileSink, app_proto_of, flow_event, ja4ssh_event, session_event,
-                        stats_event)
+from .pipeline import SensorPipeline
+from .records import FlowRecord, Ja4sshRecord
+from .sinks.eve import EveFileSink, stats_event, to_eve
 
 log = logging.getLogger(__name__)
 
@@ -34,39 +33,30 @@ class ReplayResult:
 
 def replay(paths, out_dir: str, config: CoreConfig = CoreConfig(),
            progress: Progress | None = None) -> ReplayResult:
-    engine = FlowEngine(config)
-    interpreter = HandshakeInterpreter()
-    app_protos = {}          # flow_id -> app_proto, until the flow's record is written
+    pipeline = SensorPipeline(config)
     with EveFileSink(out_dir) as sink:
         result = ReplayResult(eve_path=sink.path)
 
-        def emit_flows():
-            # handshakes first: a flow's handshake is queued before its record
-            for hs in engine.take_handshakes():
-                session = interpreter.interpret(hs)
-                if session is not None:
-                    sink.write(session_event(session))
-                    app_protos[hs.flow_id] = app_proto_of(session)
+        def write(records):
+            for rec in records:
+                sink.write(to_eve(rec))
+                if isinstance(rec, FlowRecord):
+                    result.flows_written += 1
+                elif not isinstance(rec, Ja4sshRecord):
                     result.handshakes_written += 1
-            for window in engine.take_ja4ssh():
-                sink.write(ja4ssh_event(window))
-            for rec in engine.take_flows():
-                sink.write(flow_event(rec, app_protos.pop(rec.flow_id, None)))
-                result.flows_written += 1
 
         try:
             for path in paths:
-                _replay_file(path, engine, emit_flows, result, progress)
+                _replay_file(path, pipeline, write, result, progress)
         except KeyboardInterrupt:
             result.interrupted = True
             log.warning("Interrupted: flushing open flows before exit.")
         finally:
             if progress:
                 progress.finish()
-            engine.flush()
-            emit_flows()
-            result.counters = engine.counters()
-            sink.write(stats_event(engine.last_packet_us, result.counters, {
+            write(pipeline.finish())
+            result.counters = pipeline.engine.counters()
+            sink.write(stats_event(pipeline.engine.last_packet_us, result.counters, {
                 "files_read": len(result.files_read),
                 "files_failed": len(result.files_failed),
                 "files_truncated": len(result.files_truncated),
@@ -74,16 +64,15 @@ def replay(paths, out_dir: str, config: CoreConfig = CoreConfig(),
     return result
 
 
-def _replay_file(path, engine, emit_flows, result, progress):
+def _replay_file(path, pipeline, write, result, progress):
     try:
         total = os.path.getsize(path)
         with open_capture(path) as reader:
             for batch in reader:
-                engine.process(batch)
-                emit_flows()
+                write(pipeline.feed(batch))
                 if progress:
                     progress.update(os.path.basename(path), reader.bytes_read, total,
-                                    engine.packets_seen)
+                                    pipeline.engine.packets_seen)
             if reader.truncated:
                 result.files_truncated.append(path)
         result.files_read.append(path)

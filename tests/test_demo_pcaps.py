@@ -66,9 +66,9 @@ def test_exfil_upload_is_the_largest_upload_in_the_demo(tmp_path):
 
 
 def test_interrupted_replay_still_flushes_open_flows_and_writes_stats(tmp_path, monkeypatch):
-    from engine import replay as replay_module
+    from engine import pipeline as pipeline_module
 
-    real = replay_module.FlowEngine
+    real = pipeline_module.FlowEngine
 
     class InterruptAfterFirstBatch(real):
         calls = 0
@@ -79,7 +79,7 @@ def test_interrupted_replay_still_flushes_open_flows_and_writes_stats(tmp_path, 
             if type(self).calls == 1:
                 raise KeyboardInterrupt
 
-    monkeypatch.setattr(replay_module, "FlowEngine", InterruptAfterFirstBatch)
+    monkeypatch.setattr(pipeline_module, "FlowEngine", InterruptAfterFirstBatch)
     result = replay([str(PCAPS / "exfil_tls_selfsigned.pcap")], str(tmp_path / "out"))
     assert result.interrupted
     events = [json.loads(line) for line in open(result.eve_path, encoding="utf-8")]

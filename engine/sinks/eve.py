@@ -9,7 +9,7 @@ from datetime import datetime, timezone
 
 from ..certs import chain_base64
 from ..handshake import SshSession, TlsSession, tls_version_name
-from ..records import PROTO_NAMES, FlowRecord, HandshakeRecord
+from ..records import PROTO_NAMES, FlowRecord, HandshakeRecord, Ja4sshRecord
 
 _TCP_FLAG_NAMES = (
     (0x01, "fin"), (0x02, "syn"), (0x04, "rst"), (0x08, "psh"),
@@ -43,10 +43,10 @@ def _header(rec, event_type: str, timestamp_us: int) -> dict:
     return event
 
 
-def flow_event(rec: FlowRecord, app_proto: str | None = None) -> dict:
+def flow_event(rec: FlowRecord) -> dict:
     event = _header(rec, "flow", rec.emitted_us)
-    if app_proto:
-        event["app_proto"] = app_proto
+    if rec.app_proto:
+        event["app_proto"] = rec.app_proto
     if rec.icmp_type is not None:
         event["icmp_type"] = rec.icmp_type
         event["icmp_code"] = rec.icmp_code
@@ -193,13 +193,13 @@ def session_event(session) -> dict:
     return quic_event(session) if session.transport == "quic" else tls_event(session)
 
 
-def app_proto_of(session) -> str:
-    """The flow's app_proto as Suricata names it."""
-    if isinstance(session, SshSession):
-        return "ssh"
-    if session.transport == "quic":
-        return "quic"
-    return session.preamble if session.preamble and session.preamble != "unknown" else "tls"
+def to_eve(rec) -> dict:
+    """The EVE event of any record the pipeline produces."""
+    if isinstance(rec, FlowRecord):
+        return flow_event(rec)
+    if isinstance(rec, Ja4sshRecord):
+        return ja4ssh_event(rec)
+    return session_event(rec)
 
 
 def stats_event(timestamp_us: int, counters: dict, capture: dict) -> dict:

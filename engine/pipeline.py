@@ -1,0 +1,47 @@
+"""The sensor's processing chain, fed batch by batch: the core, then the
+handshake interpretation; out come the records of the session (handshake
+sessions, JA4SSH windows, flows) in the order they happened."""
+from ._core import FlowEngine
+from .config import CoreConfig
+from .handshake import HandshakeInterpreter, SshSession
+from .records import FlowRecord
+
+
+def app_proto_of(session) -> str:
+    """The flow's app_proto as Suricata names it."""
+    if isinstance(session, SshSession):
+        return "ssh"
+    if session.transport == "quic":
+        return "quic"
+    return session.preamble if session.preamble and session.preamble != "unknown" else "tls"
+
+
+class SensorPipeline:
+    def __init__(self, config: CoreConfig = CoreConfig()):
+        self.engine = FlowEngine(config)
+        self.interpreter = HandshakeInterpreter()
+        self._app_protos = {}        # flow_id -> app_proto until the flow's record leaves
+
+    def feed(self, batch) -> list:
+        self.engine.process(batch)
+        return self.drain()
+
+    def finish(self) -> list:
+        """End of input: every open flow ends (reason "shutdown")."""
+        self.engine.flush()
+        return self.drain()
+
+    def drain(self) -> list:
+        """Records ready since the last call: a flow's handshake session
+        comes before its flow record, which carries the app_proto."""
+        out = []
+        for hs in self.engine.take_handshakes():
+            session = self.interpreter.interpret(hs)
+            if session is not None:
+                self._app_protos[hs.flow_id] = app_proto_of(session)
+                out.append(session)
+        out += self.engine.take_ja4ssh()
+        for rec in self.engine.take_flows():
+            app_proto = self._app_protos.pop(rec.flow_id, None)
+            out.append(rec._replace(app_proto=app_proto) if app_proto else rec)
+        return out
