@@ -10,6 +10,7 @@ include "_capfile.pxi"
 include "_decode.pxi"
 include "_frag.pxi"
 include "_flows.pxi"
+include "_tls.pxi"
 
 DECODE_STATUS_NAMES = (
     "ok", "not_flow", "fragment", "unknown_linktype", "l2_truncated", "ipv4_header",
