@@ -487,6 +487,13 @@ cdef void _sh_extension(const uint8_t *buf, uint16_t etype, size_t off, size_t n
             h.has_alpn = True
 
 
+cdef inline bint _tls13_draft_layout(uint16_t version) noexcept nogil:
+    # a ServerHello.version of 0x0304 (early drafts put the final number
+    # there), 0x7fNN with NN < 22 (draft-NN) or Facebook's 0xfb1a (draft-26
+    # based, final layout: excluded) names the old draft layout
+    return version == 0x0304 or ((version >> 8) == 0x7f and (version & 0xff) < 22)
+
+
 cdef int _parse_sh(const uint8_t *p, size_t n, TlsServerHello *h) noexcept nogil:
     cdef int status = TLS_OK
     cdef size_t pos, ln
@@ -501,6 +508,18 @@ cdef int _parse_sh(const uint8_t *p, size_t n, TlsServerHello *h) noexcept nogil
     h.random.len = 32
     h.reached = 2
     pos += 32
+    if _tls13_draft_layout(h.legacy_version):
+        # TLS 1.3 drafts before -22: version, random, cipher_suite, extensions
+        # (no session id echo, no compression method)
+        h.reached = 3
+        if n - pos < 2:
+            return TLS_TRUNCATED_CIPHER_SUITE
+        h.cipher_suite = _be16(p + pos)
+        h.reached = 4             # compression_method stays None: there is none
+        pos += 2
+        _walk_extensions(p, n, pos, &h.extensions, &h.extensions_truncated, &h.capped,
+                         False, h, &status)
+        return status
     if n - pos < 1:
         return TLS_TRUNCATED_SESSION_ID
     ln = p[pos]
