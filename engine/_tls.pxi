@@ -222,7 +222,7 @@ cdef bint _read_u16_list(const uint8_t *p, size_t n, int len_bytes, TlsU16List *
     while i + 2 <= avail:
         _push16(out, _be16(p + len_bytes + i), capped)
         i += 2
-    return declared == n - len_bytes and (declared & 1) == 0
+    return declared == n - len_bytes and (declared & 1) == 0 and declared != 0
 
 cdef bint _read_u8_list(const uint8_t *p, size_t n, TlsU8List *out,
                         bint *capped) noexcept nogil:
@@ -236,7 +236,7 @@ cdef bint _read_u8_list(const uint8_t *p, size_t n, TlsU8List *out,
         avail = declared
     for i in range(avail):
         _push8(out, p[1 + i], capped)
-    return declared == n - 1
+    return declared == n - 1 and declared != 0
 
 
 # ---------------------------------------------------------------- ClientHello
