@@ -7,6 +7,8 @@ handshake messages with parse_handshake_messages and run our parsers and
 fingerprints on the ClientHello/ServerHello bodies. QUIC streams (JA4 "q")
 belong to the QUIC parser and are only counted here.
 """
+import hashlib
+import io
 import json
 import socket
 from collections import defaultdict
@@ -160,7 +162,7 @@ def test_ja3_keeps_empty_fields():
 def test_ja3s_of_a_known_server_hello():
     s, h = ja3s({"legacy_version": 771, "cipher_suite": 49199, "extensions": [65281, 0, 11, 35]})
     assert s == "771,49199,65281-0-11-35"
-    assert h == "%s" % __import__("hashlib").md5(s.encode()).hexdigest()
+    assert h == hashlib.md5(s.encode()).hexdigest()
 
 
 def test_fingerprints_of_parsed_openssl_hellos():
@@ -197,7 +199,6 @@ def test_ja3_of_an_sslv2_client_hello_uses_the_tls_suites():
 def _read_frames(path):
     with open(path, "rb") as fh:
         data = fh.read()
-    import io
     try:
         reader = dpkt.pcap.Reader(io.BytesIO(data))
     except ValueError:
@@ -451,9 +452,35 @@ def _compare_suricata(folder):
                 tally[k][1] += 1
                 if want == got:
                     tally[k][0] += 1
+                elif k == "ja4" and _suricata_ja4_quirk(want, chs):
+                    quirk = tally["ja4 explained"]
+                    quirk[0] += 1
+                    quirk[1] += 1
                 else:
                     mismatches.append((ref.name, key, k, want, got))
     return tally, mismatches
+
+
+def _suricata_ja4_quirk(want, chs):
+    """Suricata 7.0.10 JA4 differences where the JA4 specification says otherwise.
+
+    * It always hashes "extensions_signature-algorithms" with the "_", even
+      when there are no signature algorithms (JA4.md: "the string ends
+      without an underscore") or no extensions at all (JA4.md: part c is
+      000000000000): e.g. sha256("_")[:12] = d2e2adf7177b.
+    * With two ClientHellos in one stream (suricata-verify
+      tls-duplicate-hello) it appends the second hello's ciphers and
+      extensions to the first's (t13d5824 from two t13d2912 hellos); we and
+      FoxIO fingerprint each hello on its own (JA4.1, JA4.2).
+    The JA4 spec and FoxIO's expected output decide; these are recorded, not followed."""
+    merged = {k: (sum((ch.get(k) or [] for ch in chs), []) if isinstance(chs[0].get(k), list)
+                  else chs[0].get(k)) for k in chs[0]} if chs else None
+    for ch in chs + ([merged] if merged else []):
+        a, b, c = ja4_r(ch).split("_", 2)
+        sigs_missing_quirk = "_" not in c and hashlib.sha256((c + "_").encode()).hexdigest()[:12]
+        if want == f"{a}_{hash12(b)}_{sigs_missing_quirk}" or want == ja4(ch):
+            return True
+    return False
 
 
 @pytest.mark.parametrize("folder", ["ja4", "suricata-verify"])
@@ -467,3 +494,4 @@ def test_ja3_agrees_with_suricata_on_the_corpus(folder):
         ok, total = tally[k]
         assert total > 0
         assert ok / total >= MIN_AGREEMENT, f"{folder} {k} agreement {ok}/{total}"
+    assert not [m for m in mismatches if m[2] == "ja4"], "JA4 differences not explained"
