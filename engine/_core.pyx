@@ -14,6 +14,7 @@ include "_flows.pxi"
 include "_tcp.pxi"
 include "_ja4ssh.pxi"
 include "_ssh.pxi"
+include "_tls.pxi"
 
 DECODE_STATUS_NAMES = (
     "ok", "not_flow", "fragment", "unknown_linktype", "l2_truncated", "ipv4_header",

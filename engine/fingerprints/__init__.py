@@ -1,1 +1,21 @@
-"""Handshake fingerprints (JA3/JA4, HASSH) computed from parsed handshake records."""
+"""Handshake fingerprints computed from the records of engine._core's parsers.
+
+ja3     JA3 / JA3S (salesforce, BSD 3-Clause)
+ja4     JA4, JA4_r, JA4_o, JA4_ro (FoxIO, BSD 3-Clause)
+ja4s    JA4S, JA4S_r (FoxIO License 1.1: kept in its own module, see there)
+ja4ssh  JA4SSH string of a core JA4SSH window (FoxIO License 1.1, likewise)
+hassh   HASSH / HASSHServer of an SSH KEXINIT (salesforce, BSD 3-Clause)
+
+Each function takes the dict returned by ``parse_client_hello`` /
+``parse_server_hello`` (or a dict with the same keys; absent keys count as
+empty) and returns strings; none of them raises on a truncated record.
+"""
+
+
+def is_grease(value: int) -> bool:
+    """True for the RFC 8701 GREASE values 0x0a0a, 0x1a1a, ... 0xfafa."""
+    return (value & 0x0F0F) == 0x0A0A and (value >> 8) == (value & 0xFF)
+
+
+def without_grease(values) -> list:
+    return [v for v in values or () if not is_grease(v)]
