@@ -176,9 +176,12 @@ cdef void half_detect(HalfStream *h) noexcept nogil:
 
 cdef void tls_walk(HalfStream *h, int64_t now_us) noexcept nogil:
     """Follow record headers; the handshake is over at application data, at
-    a handshake record after ChangeCipherSpec (Finished), or at an alert."""
+    a handshake record after ChangeCipherSpec (the encrypted Finished), or at
+    an alert. A whole ClientHello after ChangeCipherSpec is the second hello
+    of a HelloRetryRequest exchange (middlebox-compatibility mode) and is kept."""
     cdef uint8_t ctype
     cdef uint32_t rlen
+    cdef const uint8_t *body
     if h.kind == HK_SSLV2:
         # one SSLv2 record carries the whole ClientHello
         if h.len - h.scan >= 2 and h.len - h.scan >= 2 + (((h.buf[h.scan] & 0x7F) << 8) | h.buf[h.scan + 1]):
@@ -198,6 +201,7 @@ cdef void tls_walk(HalfStream *h, int64_t now_us) noexcept nogil:
             return
         if h.len - h.scan < 5 + rlen:
             return
+        body = h.buf + h.scan + 5
         h.scan += 5 + rlen
         if ctype == 20:
             h.flags |= HF_CCS
@@ -205,7 +209,8 @@ cdef void tls_walk(HalfStream *h, int64_t now_us) noexcept nogil:
             h.flags |= HF_ALERT
             h.mode = HM_DONE
             return
-        elif ctype == 22 and (h.flags & HF_CCS):
+        elif ctype == 22 and (h.flags & HF_CCS) and not (
+                rlen >= 4 and body[0] == 1 and rd24(body + 1) + 4 == rlen):
             h.flags |= HF_ESTABLISHED
             h.established_us = now_us
             h.mode = HM_DONE

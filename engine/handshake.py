@@ -43,6 +43,11 @@ def tls_version_name(version: int | None) -> str:
     return "UNDETERMINED"
 
 
+def _usable(server_hello) -> bool:
+    """Parsed at least up to the cipher suite: enough for the fingerprints."""
+    return server_hello is not None and server_hello.get("cipher_suite") is not None
+
+
 @dataclass(slots=True)
 class TlsSession:
     """One TLS (or QUIC) handshake as parsed from both directions."""
@@ -50,7 +55,7 @@ class TlsSession:
     transport: str                       # "tcp" or "quic"
     preamble: str | None = None          # "smtp", "imap", ... when TLS followed a plaintext upgrade
     client_hellos: list = field(default_factory=list)
-    server_hello: dict | None = None
+    server_hellos: list = field(default_factory=list)   # a HelloRetryRequest first, if any
     certificates: tuple = ()             # CertInfo of the server's chain, leaf first
     chain: tuple = ()                    # the DER blobs behind them
     client_certificates: tuple = ()
@@ -64,9 +69,18 @@ class TlsSession:
         return self.client_hellos[0] if self.client_hellos else None
 
     @property
+    def server_hello(self) -> dict | None:
+        """The ServerHello that settled the handshake (after a HelloRetryRequest, the second)."""
+        return self.server_hellos[-1] if self.server_hellos else None
+
+    @property
+    def first_server_hello(self) -> dict | None:
+        return self.server_hellos[0] if self.server_hellos else None
+
+    @property
     def negotiated_version(self) -> int | None:
         sh = self.server_hello
-        if sh is None or sh["status"] != "ok":
+        if sh is None or sh["legacy_version"] is None:
             return None
         return sh["selected_version"] or sh["legacy_version"]
 
@@ -89,7 +103,7 @@ class TlsSession:
         """An abbreviated handshake: the server took the client's session id
         or ticket (TLS 1.2, no Certificate), or accepted a PSK (TLS 1.3)."""
         ch, sh = self.client_hello, self.server_hello
-        if not ch or not sh or sh["status"] != "ok":
+        if not ch or not _usable(sh):
             return False
         if sh["selected_version"] == 0x0304:
             return 41 in sh["extensions"]            # pre_shared_key
@@ -105,7 +119,7 @@ class TlsSession:
 
     def ja3s(self):
         sh = self.server_hello
-        return ja3.ja3s(sh) if sh and sh["status"] == "ok" else None
+        return ja3.ja3s(sh) if _usable(sh) else None
 
     def ja4(self) -> str | None:
         return ja4.ja4(self.client_hello, self.transport_letter) if self.client_hello else None
@@ -114,8 +128,9 @@ class TlsSession:
         return ja4.ja4_r(self.client_hello, self.transport_letter) if self.client_hello else None
 
     def ja4s(self) -> str | None:
-        sh = self.server_hello
-        return ja4s.ja4s(sh, self.transport_letter) if sh and sh["status"] == "ok" else None
+        # FoxIO fingerprints the first ServerHello, a HelloRetryRequest included
+        sh = self.first_server_hello
+        return ja4s.ja4s(sh, self.transport_letter) if _usable(sh) else None
 
     @property
     def unusual_port(self) -> bool:
@@ -137,21 +152,29 @@ class SshSession:
 
 
 def split_tls_records(data: bytes):
-    """Concatenated handshake-record payloads up to ChangeCipherSpec (after it
-    they are encrypted), the alerts seen in the clear, and whether the
-    record framing broke."""
-    handshake, alerts, pos, malformed = bytearray(), [], 0, False
+    """Concatenated handshake-record payloads in the clear, the alerts seen
+    in the clear, and whether the record framing broke.
+
+    After ChangeCipherSpec handshake records are encrypted (the Finished),
+    except a whole ClientHello: the second hello after a HelloRetryRequest in
+    middlebox-compatibility mode. Application data ends the handshake."""
+    handshake, alerts, pos, malformed, after_ccs = bytearray(), [], 0, False, False
     while pos + 5 <= len(data):
         ctype, length = data[pos], int.from_bytes(data[pos + 3:pos + 5], "big")
         body = data[pos + 5:pos + 5 + length]
         if data[pos + 1] != 3 or not 20 <= ctype <= 24:
             malformed = True
             break
-        if ctype in (CHANGE_CIPHER_SPEC, APPLICATION_DATA):
+        if ctype == APPLICATION_DATA:
             break
-        if ctype == ALERT and len(body) >= 2:
+        if ctype == CHANGE_CIPHER_SPEC:
+            after_ccs = True
+        elif ctype == ALERT and len(body) >= 2 and not after_ccs:
             alerts.append((body[0], body[1]))
         elif ctype == HANDSHAKE:
+            if after_ccs and not (len(body) >= 4 and body[0] == CLIENT_HELLO
+                                  and int.from_bytes(body[1:4], "big") + 4 == len(body)):
+                break
             handshake += body
         pos += 5 + length
     return bytes(handshake), alerts, malformed
@@ -228,7 +251,7 @@ class HandshakeInterpreter:
         session.alerts += alerts
         if malformed:
             session.anomalies.append("client_record_malformed")
-        for msg_type, body in parse_handshake_messages(stream):
+        for msg_type, body in parse_handshake_messages(stream)[0]:
             if msg_type == CLIENT_HELLO:
                 hello = parse_client_hello(body)
                 session.client_hellos.append(hello)
@@ -243,16 +266,15 @@ class HandshakeInterpreter:
         session.alerts += alerts
         if malformed:
             session.anomalies.append("server_record_malformed")
-        for msg_type, body in parse_handshake_messages(stream):
+        for msg_type, body in parse_handshake_messages(stream)[0]:
             if msg_type == SERVER_HELLO:
                 hello = parse_server_hello(body)
                 if hello["status"] != "ok":
                     session.anomalies.append(f"server_hello_{hello['status']}")
-                # after a HelloRetryRequest the real ServerHello follows
-                if session.server_hello is None or session.server_hello["is_hello_retry_request"]:
-                    session.server_hello = hello
+                session.server_hellos.append(hello)
             elif msg_type == CERTIFICATE and not session.certificates:
-                parsed = parse_certificate_message(body, tls13=False)
+                tls13 = session.negotiated_version == 0x0304
+                parsed = parse_certificate_message(body, tls13=tls13)
                 ders = parsed["certificates"][:MAX_CHAIN_CERTIFICATES]
                 if len(parsed["certificates"]) > MAX_CHAIN_CERTIFICATES or \
                         parsed.get("certificates_dropped"):
@@ -271,7 +293,7 @@ class HandshakeInterpreter:
             hello = parse_client_hello(decoded["client_hello"])
             session.client_hellos.append(hello)
         if decoded.get("server_hello") is not None:
-            session.server_hello = parse_server_hello(decoded["server_hello"])
+            session.server_hellos.append(parse_server_hello(decoded["server_hello"]))
         if decoded.get("status") != "ok":
             session.anomalies.append(f"quic_{decoded.get('status')}")
         return session

@@ -124,7 +124,7 @@ def tls_event(session: TlsSession) -> dict:
         tls["supported_versions"] = [tls_version_name(v) for v in ch.get("supported_versions", [])
                                      if (v & 0x0F0F) != 0x0A0A]
         tls["alpn"] = [a.decode("latin-1") for a in ch.get("alpn", [])]
-    if sh and sh["status"] == "ok":
+    if sh and sh.get("cipher_suite") is not None:
         tls["cipher_suite"] = f"0x{sh['cipher_suite']:04x}"
         if sh.get("alpn") is not None:
             tls["alpn_selected"] = sh["alpn"].decode("latin-1")
@@ -152,7 +152,7 @@ def quic_event(session: TlsSession) -> dict:
         q["ja3"] = _fingerprint(session.ja3())
         q["ja4"] = session.ja4()
         q["alpn"] = [a.decode("latin-1") for a in session.client_hello.get("alpn", [])]
-    if session.server_hello and session.server_hello["status"] == "ok":
+    if session.server_hello:
         q["ja4s"] = session.ja4s()
     if session.anomalies:
         q["anomalies"] = list(session.anomalies)
