@@ -91,7 +91,7 @@ class TlsSession:
     @property
     def sni(self) -> str | None:
         ch = self.client_hello
-        return ch["sni"] if ch else None
+        return ch.get("sni") if ch else None
 
     @property
     def established(self) -> bool:

@@ -4,6 +4,7 @@ The corpus lives beside the project (../shared/corpus) or at
 $EXFILWATCH_CORPUS. It is required: a missing corpus fails the tests that
 need it instead of skipping them, so CI cannot pass without it.
 """
+import functools
 import json
 import os
 from pathlib import Path
@@ -35,3 +36,19 @@ def reference_cases():
 def read_eve(path: Path, event_type: str):
     with open(path, encoding="utf-8") as fh:
         return [e for e in map(json.loads, fh) if e["event_type"] == event_type]
+
+
+@functools.lru_cache(maxsize=None)
+def pipeline_records(capture: Path) -> tuple:
+    """Everything the sensor pipeline makes of one capture (cached: several
+    conformance tests read the same captures)."""
+    from engine.capture import open_capture
+    from engine.pipeline import SensorPipeline
+
+    pipeline = SensorPipeline()
+    records = []
+    with open_capture(str(capture)) as reader:
+        for batch in reader:
+            records += pipeline.feed(batch)
+    records += pipeline.finish()
+    return tuple(records)
