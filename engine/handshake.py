@@ -11,7 +11,7 @@ from dataclasses import dataclass, field
 from . import quic
 from ._core import (parse_certificate as parse_certificate_message, parse_client_hello,
                     parse_handshake_messages, parse_server_hello, parse_sslv2_client_hello,
-                    parse_ssh_stream)
+                    parse_ssh_stream, split_tls_records)
 from .certs import CertCache
 from .fingerprints import ja3, ja4, ja4s
 from .fingerprints.hassh import hassh
@@ -19,8 +19,6 @@ from .records import HandshakeRecord
 
 # TLS handshake message types (RFC 8446 4, RFC 5246 7.4)
 CLIENT_HELLO, SERVER_HELLO, CERTIFICATE, CERTIFICATE_REQUEST = 1, 2, 11, 13
-# TLS record content types
-CHANGE_CIPHER_SPEC, ALERT, HANDSHAKE, APPLICATION_DATA = 20, 21, 22, 23
 
 MAX_CHAIN_CERTIFICATES = 10          # DESIGN.md caps: certificates kept per chain
 
@@ -149,35 +147,6 @@ class SshSession:
 
     def hassh_server(self):
         return hassh(self.server["kexinit"], client=False) if self.server else None
-
-
-def split_tls_records(data: bytes):
-    """Concatenated handshake-record payloads in the clear, the alerts seen
-    in the clear, and whether the record framing broke.
-
-    After ChangeCipherSpec handshake records are encrypted (the Finished),
-    except a whole ClientHello: the second hello after a HelloRetryRequest in
-    middlebox-compatibility mode. Application data ends the handshake."""
-    handshake, alerts, pos, malformed, after_ccs = bytearray(), [], 0, False, False
-    while pos + 5 <= len(data):
-        ctype, length = data[pos], int.from_bytes(data[pos + 3:pos + 5], "big")
-        body = data[pos + 5:pos + 5 + length]
-        if data[pos + 1] != 3 or not 20 <= ctype <= 24:
-            malformed = True
-            break
-        if ctype == APPLICATION_DATA:
-            break
-        if ctype == CHANGE_CIPHER_SPEC:
-            after_ccs = True
-        elif ctype == ALERT and len(body) >= 2 and not after_ccs:
-            alerts.append((body[0], body[1]))
-        elif ctype == HANDSHAKE:
-            if after_ccs and not (len(body) >= 4 and body[0] == CLIENT_HELLO
-                                  and int.from_bytes(body[1:4], "big") + 4 == len(body)):
-                break
-            handshake += body
-        pos += 5 + length
-    return bytes(handshake), alerts, malformed
 
 
 def name_preamble(client: bytes, server: bytes) -> str | None:
