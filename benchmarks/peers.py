@@ -45,7 +45,7 @@ _SURICATA_READ = re.compile(r"read (\d+) files?, (\d+) packets")
 
 def available(tool: str) -> str | None:
     """None when ``tool`` can run here, else the reason it cannot."""
-    if tool == "exfilwatch":
+    if tool in ("exfilwatch", "exfilwatch-full"):
         try:
             import engine._core  # noqa: F401  (the compiled core is the thing measured)
             import engine.capture  # noqa: F401
@@ -72,6 +72,21 @@ def run_exfilwatch(path: Path) -> int:
         packets = reader.packets_read
     eng.flush()
     eng.take_flows()
+    return packets
+
+
+def run_exfilwatch_full(path: Path) -> int:
+    """The whole sensor pipeline in-process: the core plus the handshake layer
+    (TLS/SSH/QUIC parsing, certificates); records are built, not written."""
+    from engine.capture import open_capture
+    from engine.pipeline import SensorPipeline
+
+    pipeline = SensorPipeline()
+    with open_capture(path) as reader:
+        for batch in reader:
+            pipeline.feed(batch)
+        packets = reader.packets_read
+    pipeline.finish()
     return packets
 
 
@@ -107,6 +122,7 @@ def run_nfstream(path: Path) -> int:
 
 RUNNERS = {
     "exfilwatch": run_exfilwatch,
+    "exfilwatch-full": run_exfilwatch_full,
     "dpkt": run_dpkt,
     "suricata": run_suricata,
     "nfstream": run_nfstream,
