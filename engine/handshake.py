@@ -215,12 +215,17 @@ class HandshakeInterpreter:
             self._server_messages(session, s.data[s.start:])
         return session
 
-    def _client_messages(self, session, data):
+    @staticmethod
+    def _messages(session, data, side):
+        """The handshake messages in the clear of one direction's TLS bytes."""
         stream, alerts, malformed = split_tls_records(data)
         session.alerts += alerts
         if malformed:
-            session.anomalies.append("client_record_malformed")
-        for msg_type, body in parse_handshake_messages(stream)[0]:
+            session.anomalies.append(f"{side}_record_malformed")
+        return parse_handshake_messages(stream)[0]
+
+    def _client_messages(self, session, data):
+        for msg_type, body in self._messages(session, data, "client"):
             if msg_type == CLIENT_HELLO:
                 hello = parse_client_hello(body)
                 session.client_hellos.append(hello)
@@ -231,11 +236,7 @@ class HandshakeInterpreter:
                 session.client_certificates = tuple(certs[:MAX_CHAIN_CERTIFICATES])
 
     def _server_messages(self, session, data):
-        stream, alerts, malformed = split_tls_records(data)
-        session.alerts += alerts
-        if malformed:
-            session.anomalies.append("server_record_malformed")
-        for msg_type, body in parse_handshake_messages(stream)[0]:
+        for msg_type, body in self._messages(session, data, "server"):
             if msg_type == SERVER_HELLO:
                 hello = parse_server_hello(body)
                 if hello["status"] != "ok":

@@ -145,7 +145,7 @@ def tls_event(session: TlsSession) -> dict:
 def quic_event(session: TlsSession) -> dict:
     rec = session.record
     event = _header(rec, "quic", rec.at_us)
-    q = {"version": (session.quic or {}).get("version_name", "unknown")}
+    q = {"version": (session.quic or {}).get("version_eve", "unknown")}
     if session.sni is not None:
         q["sni"] = session.sni
     if session.client_hello:
