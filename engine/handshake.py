@@ -61,6 +61,12 @@ class TlsSession:
     alerts: list = field(default_factory=list)   # (level, description) in the clear
     anomalies: list = field(default_factory=list)
     quic: dict | None = None             # engine.quic.decode_initials result for QUIC
+    _memo: dict = field(default_factory=dict, repr=False)   # fingerprints, computed once
+
+    def _once(self, name, compute):
+        if name not in self._memo:
+            self._memo[name] = compute()
+        return self._memo[name]
 
     @property
     def client_hello(self) -> dict | None:
@@ -113,22 +119,26 @@ class TlsSession:
         return "q" if self.transport == "quic" else "t"
 
     def ja3(self):
-        return ja3.ja3(self.client_hello) if self.client_hello else None
+        ch = self.client_hello
+        return self._once("ja3", lambda: ja3.ja3(ch) if ch else None)
 
     def ja3s(self):
         sh = self.server_hello
-        return ja3.ja3s(sh) if _usable(sh) else None
+        return self._once("ja3s", lambda: ja3.ja3s(sh) if _usable(sh) else None)
 
     def ja4(self) -> str | None:
-        return ja4.ja4(self.client_hello, self.transport_letter) if self.client_hello else None
+        ch = self.client_hello
+        return self._once("ja4", lambda: ja4.ja4(ch, self.transport_letter) if ch else None)
 
     def ja4_r(self) -> str | None:
-        return ja4.ja4_r(self.client_hello, self.transport_letter) if self.client_hello else None
+        ch = self.client_hello
+        return self._once("ja4_r", lambda: ja4.ja4_r(ch, self.transport_letter) if ch else None)
 
     def ja4s(self) -> str | None:
         # FoxIO fingerprints the first ServerHello, a HelloRetryRequest included
         sh = self.first_server_hello
-        return ja4s.ja4s(sh, self.transport_letter) if _usable(sh) else None
+        return self._once("ja4s", lambda: ja4s.ja4s(sh, self.transport_letter)
+                          if _usable(sh) else None)
 
     @property
     def unusual_port(self) -> bool:

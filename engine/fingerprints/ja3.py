@@ -21,7 +21,7 @@ from . import without_grease
 
 
 def _join(values) -> str:
-    return "-".join(str(v) for v in without_grease(values))
+    return "-".join(map(str, without_grease(values)))
 
 
 def ja3_string(ch: dict) -> str:

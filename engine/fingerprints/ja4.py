@@ -69,7 +69,7 @@ def hash12(text) -> str:
 
 
 def _hex(values) -> list:
-    return ["%04x" % v for v in values]
+    return list(map("{:04x}".format, values))
 
 
 def _parts(ch: dict, transport: str, original: bool) -> tuple[str, str, str]:
