@@ -1,5 +1,6 @@
 """The `exfilwatch` command."""
 import argparse
+import dataclasses
 import logging
 import signal
 import sys
@@ -8,6 +9,7 @@ from collections import Counter
 from . import __version__
 from .config import CoreConfig
 from .errors import ConfigError
+from .settings import load_settings, render_settings
 from .progress import Progress
 
 EXIT_OK = 0
@@ -42,14 +44,26 @@ def build_parser() -> argparse.ArgumentParser:
     rp.add_argument("--summary", action="store_true",
                     help="print a short summary of the flows found when done")
     defaults = CoreConfig()
-    rp.add_argument("--max-flows", type=int, default=defaults.max_flows, metavar="N",
+    rp.add_argument("--max-flows", type=int, metavar="N",
                     help="flow table cap; the oldest idle flows are evicted beyond it "
                          f"(default {defaults.max_flows:,})")
-    rp.add_argument("--tcp-timeout-established", type=float,
-                    default=defaults.tcp_timeout_established_s, metavar="SECONDS",
+    rp.add_argument("--tcp-timeout-established", type=float, metavar="SECONDS",
                     help="idle time, in packet time, after which an established TCP flow ends "
                          f"(default {defaults.tcp_timeout_established_s:g})")
+    rp.add_argument("-c", "--config", metavar="FILE",
+                    help="TOML configuration file (see 'exfilwatch config show'); "
+                         "the options above override it")
     rp.add_argument("-v", "--verbose", action="store_true", help="log debug messages")
+
+    cp = sub.add_parser("config", help="show or check the configuration",
+                        description="Show the effective configuration (defaults, or a file "
+                                    "merged over them) as TOML, or check a configuration file.")
+    csub = cp.add_subparsers(dest="config_command", metavar="ACTION")
+    csub.required = True
+    show = csub.add_parser("show", help="print the effective configuration as TOML")
+    show.add_argument("-c", "--config", metavar="FILE", help="configuration file to merge")
+    check = csub.add_parser("check", help="validate a configuration file; exit 2 if it is wrong")
+    check.add_argument("file", metavar="FILE")
     return parser
 
 
@@ -61,15 +75,29 @@ def _stop_on_sigterm(signum, frame):
 def main(argv=None) -> int:
     args = build_parser().parse_args(argv)
     signal.signal(signal.SIGTERM, _stop_on_sigterm)
-    logging.basicConfig(level=logging.DEBUG if args.verbose else logging.WARNING,
+    logging.basicConfig(level=logging.DEBUG if getattr(args, "verbose", False) else logging.WARNING,
                         format="exfilwatch: %(levelname)s: %(message)s")
     try:
-        config = CoreConfig(max_flows=args.max_flows,
-                            tcp_timeout_established_s=args.tcp_timeout_established)
+        if args.command == "config":
+            return run_config(args)
+        settings = load_settings(args.config)
+        overrides = {"max_flows": args.max_flows,
+                     "tcp_timeout_established_s": args.tcp_timeout_established}
+        core = dataclasses.replace(settings.core,
+                                   **{k: v for k, v in overrides.items() if v is not None})
     except ConfigError as exc:
         print(f"exfilwatch: {exc}", file=sys.stderr)
         return EXIT_USAGE
-    return run_replay(args, config)
+    return run_replay(args, core)
+
+
+def run_config(args) -> int:
+    if args.config_command == "show":
+        print(render_settings(load_settings(args.config)), end="")
+        return EXIT_OK
+    load_settings(args.file)
+    print(f"{args.file}: configuration is valid.")
+    return EXIT_OK
 
 
 def run_replay(args, config: CoreConfig) -> int:

@@ -3,7 +3,7 @@
 Every cap from the table in DESIGN.md is a named field here with its
 default; a bad value raises ConfigError naming the field and the limit.
 """
-from dataclasses import dataclass, fields
+from dataclasses import MISSING, dataclass, fields
 
 from .errors import ConfigError
 
@@ -46,6 +46,50 @@ class CoreConfig:
 def _require_range(cfg, name, low, high):
     value = getattr(cfg, name)
     if isinstance(value, bool) or not isinstance(value, (int, float)) or not low <= value <= high:
-        raise ConfigError(
-            f"Configuration field '{name}' is {value!r}; it must be a number from {low} to {high}."
-        )
+        problem = f"is {value!r}; it must be a number from {low} to {high}"
+        raise ConfigError(f"Configuration field '{name}' {problem}.", key=name, problem=problem)
+
+
+def _type_problem(value, default):
+    """Why `value` cannot stand where `default`'s type is expected, or None."""
+    if isinstance(default, bool):
+        ok = isinstance(value, bool)
+    elif isinstance(default, float):
+        ok = isinstance(value, (int, float)) and not isinstance(value, bool)
+    elif isinstance(default, int):
+        ok = isinstance(value, int) and not isinstance(value, bool)
+    elif isinstance(default, (list, tuple)):
+        ok = isinstance(value, list) and all(isinstance(v, str) for v in value) \
+            if not default or isinstance(default[0], str) else isinstance(value, list)
+    else:
+        ok = isinstance(value, type(default))
+    if ok:
+        return None
+    kind = {bool: "true or false", float: "a number", int: "an integer", str: "a string",
+            list: "a list", tuple: "a list", dict: "a table"}.get(type(default), "a value")
+    return f"must be {kind}, not {value!r}"
+
+
+def from_table(cls, table, where: str):
+    """A config dataclass from a TOML table, every problem named by its full
+    key ("Configuration key 'core.max_flows' is 0; it must be ...")."""
+    if not isinstance(table, dict):
+        raise ConfigError(f"Configuration section [{where}] must be a table, not {table!r}.")
+    known = {f.name: f for f in fields(cls)}
+    values = {}
+    for key, value in table.items():
+        if key not in known:
+            raise ConfigError(f"Configuration key '{where}.{key}' is not known; "
+                              f"[{where}] takes: {', '.join(sorted(known))}.")
+        f = known[key]
+        default = f.default_factory() if f.default is MISSING else f.default
+        problem = _type_problem(value, default)
+        if problem:
+            raise ConfigError(f"Configuration key '{where}.{key}' {problem}.")
+        values[key] = tuple(value) if isinstance(default, tuple) else value
+    try:
+        return cls(**values)
+    except ConfigError as exc:
+        if exc.key is None:
+            raise
+        raise ConfigError(f"Configuration key '{where}.{exc.key}' {exc.problem}.") from None

@@ -18,4 +18,12 @@ class TruncatedCaptureError(CaptureError):
 
 
 class ConfigError(ExfilwatchError):
-    """A configuration value is missing, malformed or out of range."""
+    """A configuration value is missing, malformed or out of range.
+
+    `key` and `problem` (when given) let a loader restate the message with
+    the key's full dotted path in the file."""
+
+    def __init__(self, message: str, key: str | None = None, problem: str | None = None):
+        super().__init__(message)
+        self.key = key
+        self.problem = problem

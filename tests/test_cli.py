@@ -105,3 +105,38 @@ def test_eve_lines_with_undecodable_wire_bytes_are_still_json():
 
     line = encode_event({"ssh": {"kex": "curve25519\udcff"}})
     assert json.loads(line)["ssh"]["kex"] == "curve25519\udcff"
+
+
+def test_config_show_prints_toml_that_config_check_accepts(tmp_path):
+    shown = run("config", "show")
+    assert shown.returncode == 0 and "[core]" in shown.stdout
+    path = tmp_path / "exfilwatch.toml"
+    path.write_text(shown.stdout)
+    checked = run("config", "check", path)
+    assert checked.returncode == 0, checked.stderr
+
+
+@pytest.mark.parametrize("text,message", [
+    ("[core]\nmax_flows = 0\n", "'core.max_flows' is 0"),
+    ("[core]\nmax_flowz = 10\n", "'core.max_flowz' is not known"),
+    ("[core]\nmax_flows = 'many'\n", "'core.max_flows' must be an integer"),
+    ("[nope]\n", "unknown table [nope]"),
+    ("[core\n", "is not valid TOML"),
+])
+def test_config_check_names_the_key_and_the_problem(tmp_path, text, message):
+    path = tmp_path / "bad.toml"
+    path.write_text(text)
+    result = run("config", "check", path)
+    assert result.returncode == 2
+    assert message in result.stderr and str(path) not in result.stdout
+
+
+def test_replay_takes_its_caps_from_the_config_file_and_the_options_override_it(tmp_path):
+    path = tmp_path / "exfilwatch.toml"
+    path.write_text("[core]\nmax_flows = 2\n")
+    result = run("replay", PCAPS / "benign_browsing.pcap", "-o", tmp_path / "a", "-q", "-c", path)
+    stats = eve_events(tmp_path / "a")[-1]["stats"]
+    assert result.returncode == 0 and stats["flow"]["evicted_memcap"] > 0
+    result = run("replay", PCAPS / "benign_browsing.pcap", "-o", tmp_path / "b", "-q", "-c", path,
+                 "--max-flows", "1000")
+    assert eve_events(tmp_path / "b")[-1]["stats"]["flow"]["evicted_memcap"] == 0

@@ -1,0 +1,61 @@
+"""The sensor's configuration file: one TOML file, one table per layer.
+
+Each table is read into that layer's frozen config dataclass by
+engine.config.from_table, so every error names the key and the problem.
+`exfilwatch config show` prints the effective configuration (defaults
+included), `exfilwatch config check FILE` validates a file.
+"""
+import dataclasses
+import tomllib
+from dataclasses import dataclass, field
+
+import tomli_w
+
+from .config import CoreConfig, from_table
+from .errors import ConfigError
+
+# table name -> config class; each layer registers its own here
+SECTIONS = {
+    "core": CoreConfig,
+}
+
+
+@dataclass(frozen=True)
+class Settings:
+    sections: dict = field(default_factory=lambda: {name: cls() for name, cls in SECTIONS.items()})
+
+    def __getitem__(self, name):
+        return self.sections[name]
+
+    @property
+    def core(self) -> CoreConfig:
+        return self.sections["core"]
+
+
+def load_settings(path: str | None) -> Settings:
+    """The effective settings: defaults, overridden by the file's tables."""
+    if path is None:
+        return Settings()
+    try:
+        with open(path, "rb") as fh:
+            document = tomllib.load(fh)
+    except OSError as exc:
+        raise ConfigError(f"Cannot read configuration file {path}: {exc.strerror}.") from exc
+    except tomllib.TOMLDecodeError as exc:
+        raise ConfigError(f"Configuration file {path} is not valid TOML: {exc}.") from exc
+    unknown = sorted(set(document) - set(SECTIONS))
+    if unknown:
+        raise ConfigError(f"Configuration file {path} has an unknown table [{unknown[0]}]; "
+                          f"the tables are: {', '.join(sorted(SECTIONS))}.")
+    sections = {name: from_table(cls, document.get(name, {}), name)
+                for name, cls in SECTIONS.items()}
+    return Settings(sections)
+
+
+def render_settings(settings: Settings) -> str:
+    """The settings as a TOML document that load_settings reads back."""
+    document = {}
+    for name, cfg in settings.sections.items():
+        document[name] = {k: list(v) if isinstance(v, tuple) else v
+                          for k, v in dataclasses.asdict(cfg).items() if v is not None}
+    return tomli_w.dumps(document)
