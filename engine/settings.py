@@ -11,12 +11,14 @@ from dataclasses import dataclass, field
 
 import tomli_w
 
+from .alerts import AlertConfig
 from .config import CoreConfig, from_table
 from .errors import ConfigError
 
 # table name -> config class; each layer registers its own here
 SECTIONS = {
     "core": CoreConfig,
+    "alerts": AlertConfig,
 }
 
 
