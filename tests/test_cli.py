@@ -41,6 +41,7 @@ def test_replay_writes_flow_records_and_a_closing_stats_record(tmp_path):
     assert {e["event_type"] for e in events[:-1]} == {"flow", "tls"}
     assert events[-1]["event_type"] == "stats"
     assert events[-1]["stats"]["capture"]["files_read"] == 1
+    assert set(events[-1]["stats"]) >= {"decoder", "flow", "defrag", "tcp", "handshake", "capture"}
 
 
 def test_missing_file_is_named_and_the_other_files_are_still_replayed(tmp_path):

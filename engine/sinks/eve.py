@@ -229,6 +229,14 @@ def stats_event(timestamp_us: int, counters: dict, capture: dict) -> dict:
                 "reassembled": counters["frag.reassembled"],
                 "evicted": counters["frag.evicted"],
             },
+            "tcp": {
+                "ooo_dropped": counters["tcp.ooo_dropped"],
+                "overlap_differs": counters["tcp.overlap_differs"],
+            },
+            "handshake": {
+                "truncated": counters["handshake.truncated"],
+                "memcap": counters["handshake.memcap"],
+            },
             "capture": capture,
         },
     }
