@@ -84,6 +84,7 @@ cdef enum:  # EndReason
     END_TIMEOUT = 0
     END_SHUTDOWN = 1
     END_MEMCAP = 2
+    END_INTERIM = 3          # not an end: a long flow's periodic record
 
 # one LRU list per timeout class, each ordered by last packet time
 cdef enum:  # TimeoutClass
@@ -208,6 +209,7 @@ cdef struct Flow:
     uint8_t ja4ssh_done      # JA4SSH finished (FIN-ACK seen) or refused
     Session *sess            # handshake buffers while capturing, else NULL
     Ja4ssh *ja4ssh           # JA4SSH window of an SSH flow, else NULL
+    int64_t interim_mark_us  # when the flow's last (interim) record was due
     FlowStats st
 
 cdef enum:  # HandshakeState of a flow
@@ -294,6 +296,8 @@ cdef struct FlowTable:
     uint64_t evicted_memcap
     uint64_t timed_out
     int64_t next_sweep_us
+    int64_t interim_us       # period of interim records of long flows (0: none)
+    uint64_t interims
     HandshakeEnd *handshakes # handshakes waiting to be taken at the batch boundary
     uint32_t n_handshakes
     uint32_t cap_handshakes

@@ -27,7 +27,7 @@ STATE_NAMES = ("new", "established", "closed")
 
 cdef enum:
     FRAME_PREFETCH = 8      # packets ahead whose headers are fetched
-REASON_NAMES = ("timeout", "shutdown", "memcap")
+REASON_NAMES = ("timeout", "shutdown", "memcap", "interim")
 
 
 # the flow key is hashed and compared as whole 64-bit words
@@ -67,6 +67,7 @@ cdef class FlowEngine:
         flow_table_init(&self.table, config.max_flows, timeouts)
         frag_table_init(&self.frags, config.max_fragment_sets,
                         _seconds_to_us(config.fragment_timeout_s))
+        self.table.interim_us = _seconds_to_us(config.interim_interval_s)
         self.table.hs_bytes_cap = config.handshake_bytes_per_direction
         self.table.hs_preamble_cap = config.handshake_preamble_bytes
         self.table.ooo_max = config.max_ooo_segments
@@ -189,6 +190,7 @@ cdef class FlowEngine:
             "flows_created": self.table.created,
             "flows_active": self.table.active,
             "flows_timed_out": self.table.timed_out,
+            "flow.interim_records": self.table.interims,
             "flow.evicted_memcap": self.table.evicted_memcap,
             "frag.reassembled": self.frags.reassembled,
             "frag.evicted": self.frags.evicted,
@@ -247,7 +249,7 @@ cdef object _flow_record(FlowEnd *e):
         s.icmp_code if icmp else None,
         s.resp_icmp_type if resp else None,
         s.resp_icmp_code if resp else None,
-        False,
+        e.reason == END_INTERIM,
         None,
     ))
 

@@ -207,9 +207,9 @@ cdef void flow_tuple(Flow *f, FlowTuple *t) noexcept nogil:
     t.depth = f.key.depth
 
 
-cdef int flow_emit(FlowTable *ft, int32_t slot, uint8_t reason, int64_t now_us) noexcept nogil:
-    """Copy a flow's record out, then free its slot."""
-    cdef Flow *f = &ft.flows[slot]
+cdef FlowEnd *flow_record_out(FlowTable *ft, Flow *f, uint8_t reason,
+                              int64_t now_us) noexcept nogil:
+    """Queue a copy of the flow's record (at its end, or an interim one)."""
     cdef FlowEnd *e
     cdef FlowEnd *grown
     cdef uint32_t new_cap
@@ -217,21 +217,29 @@ cdef int flow_emit(FlowTable *ft, int32_t slot, uint8_t reason, int64_t now_us) 
         new_cap = 256 if ft.cap_ended == 0 else ft.cap_ended * 2
         grown = <FlowEnd *>realloc(ft.ended, new_cap * sizeof(FlowEnd))
         if grown == NULL:
-            return -1
+            return NULL
         ft.ended = grown
         ft.cap_ended = new_cap
-    if f.sess != NULL:
-        handshake_handover(ft, slot, now_us)     # before the flow record: Python
-                                                 # names the flow's app_proto from it
-    if f.ja4ssh != NULL:
-        ja4ssh_emit(ft, f, now_us)               # the last, partial window
-        ja4ssh_stop(ft, f)
     e = &ft.ended[ft.n_ended]
     ft.n_ended += 1
     flow_tuple(f, &e.t)
     e.reason = reason
     e.st = f.st
     e.end_us = now_us
+    return e
+
+
+cdef int flow_emit(FlowTable *ft, int32_t slot, uint8_t reason, int64_t now_us) noexcept nogil:
+    """Copy a flow's record out, then free its slot."""
+    cdef Flow *f = &ft.flows[slot]
+    if f.sess != NULL:
+        handshake_handover(ft, slot, now_us)     # before the flow record: Python
+                                                 # names the flow's app_proto from it
+    if f.ja4ssh != NULL:
+        ja4ssh_emit(ft, f, now_us)               # the last, partial window
+        ja4ssh_stop(ft, f)
+    if flow_record_out(ft, f, reason, now_us) == NULL:
+        return -1
     lru_unlink(ft, slot)
     flow_index_remove(ft, <uint32_t>slot)
     f.in_use = 0
@@ -328,6 +336,7 @@ cdef int32_t flow_create(FlowTable *ft, FlowKey *k, uint64_t h, int64_t now_us) 
         f.flow_id = 1
     f.in_use = 1
     f.st.first_us = now_us
+    f.interim_mark_us = now_us
     f.st.state = FS_NEW
     flow_index_insert(ft, <uint32_t>slot)
     lru_append(ft, slot, flow_timeout_class(f))
@@ -447,6 +456,11 @@ cdef int flow_account(FlowTable *ft, int32_t slot, PacketView *pv, bint from_a,
     flow_update_state(f, pv, toserver)
     if f.ja4ssh != NULL and pv.proto == 6:
         ja4ssh_packet(ft, f, pv, toserver, now_us)
+    if ft.interim_us and now_us - f.interim_mark_us >= ft.interim_us:
+        # a long flow is seen before it ends (counters so far, not deltas)
+        f.interim_mark_us = now_us
+        if flow_record_out(ft, f, END_INTERIM, now_us) != NULL:
+            ft.interims += 1
     # move to the tail of its (possibly new) class: lists stay time-ordered
     cls = flow_timeout_class(f)
     lru_unlink(ft, slot)

@@ -19,6 +19,8 @@ class CoreConfig:
     # Suricata's defaults for UDP and ICMP flows
     other_timeout_new_s: float = 30.0
     other_timeout_established_s: float = 300.0
+    # long flows get an interim record this often (0 disables them)
+    interim_interval_s: float = 300.0
     max_fragment_sets: int = 1024
     fragment_timeout_s: float = 60.0
     # handshake capture: bytes kept per direction until the handshake is over
@@ -39,6 +41,8 @@ class CoreConfig:
         _require_range(self, "quic_max_datagrams", 1, 255)
         _require_range(self, "handshake_memory_mb", 1, 1 << 20)
         for f in fields(self):
+            if f.name == "interim_interval_s" and self.interim_interval_s == 0:
+                continue
             if f.name.endswith("_s"):
                 _require_range(self, f.name, 0.001, 365 * 86400.0)
 

@@ -42,6 +42,8 @@ class SensorPipeline:
                 out.append(session)
         out += self.engine.take_ja4ssh()
         for rec in self.engine.take_flows():
-            app_proto = self._app_protos.pop(rec.flow_id, None)
+            # an interim record comes before the flow's final one: keep the name for it
+            app_proto = (self._app_protos.get if rec.interim else self._app_protos.pop)(
+                rec.flow_id, None)
             out.append(rec._replace(app_proto=app_proto) if app_proto else rec)
         return out

@@ -500,3 +500,24 @@ def test_fragments_without_a_table_are_dropped():
 def test_non_final_fragment_not_a_multiple_of_8_is_dropped():
     _, counters = run_engine(at((0, frag4(0, True, DATAGRAM[:12]))))
     assert counters["decode.fragment_dropped"] == 1
+
+
+def test_long_flows_get_interim_records_with_the_counters_so_far():
+    frames = [(t, udp_frame(b"x" * 10)) for t in range(0, 700, 50)]   # 14 packets over 650 s
+    records, counters = run_engine(frames, CoreConfig(interim_interval_s=300,
+                                                      other_timeout_new_s=3600,
+                                                      other_timeout_established_s=3600))
+    interim = [r for r in records if r.interim]
+    final = [r for r in records if not r.interim]
+    assert [r.reason for r in interim] == ["interim", "interim"]
+    assert [r.pkts_toserver for r in interim] == [7, 13]      # at 300 s and at 600 s
+    assert len(final) == 1 and final[0].pkts_toserver == 14 and final[0].reason == "shutdown"
+    assert {r.flow_id for r in records} == {final[0].flow_id}
+    assert counters["flow.interim_records"] == 2
+
+
+def test_interim_records_can_be_switched_off():
+    frames = [(t, udp_frame(b"x")) for t in range(0, 700, 50)]
+    records, _ = run_engine(frames, CoreConfig(interim_interval_s=0, other_timeout_new_s=3600,
+                                               other_timeout_established_s=3600))
+    assert not any(r.interim for r in records)
