@@ -315,3 +315,188 @@ cdef struct FlowTable:
     uint64_t ooo_dropped
     uint64_t overlap_differs
     uint64_t hs_truncated
+
+
+# -------------------- TLS handshake messages (engine/_tls.pxi)
+cdef enum:
+    TLS_MAX_LIST = 512      # entries kept per list of 16-bit values
+    TLS_MAX_U8_LIST = 255   # u8-length lists can never be longer
+    TLS_MAX_ALPN = 64       # ALPN protocol names kept
+    TLS_MAX_CERTS = 10      # certificates kept per chain (DESIGN.md caps table)
+
+cdef enum:  # TlsStatus: the first problem found; index into TLS_STATUS_NAMES
+    TLS_OK = 0
+    TLS_TRUNCATED_VERSION
+    TLS_TRUNCATED_RANDOM
+    TLS_TRUNCATED_SESSION_ID
+    TLS_BAD_SESSION_ID_LENGTH
+    TLS_TRUNCATED_CIPHER_SUITES
+    TLS_BAD_CIPHER_SUITES_LENGTH
+    TLS_EMPTY_CIPHER_SUITES
+    TLS_TRUNCATED_COMPRESSION_METHODS
+    TLS_EMPTY_COMPRESSION_METHODS
+    TLS_TRUNCATED_CIPHER_SUITE
+    TLS_TRUNCATED_COMPRESSION_METHOD
+    TLS_TRUNCATED_EXTENSIONS
+    TLS_BAD_EXTENSION_LENGTH
+    TLS_DUPLICATE_EXTENSION
+    TLS_BAD_SNI
+    TLS_BAD_ALPN
+    TLS_BAD_SUPPORTED_VERSIONS
+    TLS_BAD_SUPPORTED_GROUPS
+    TLS_BAD_EC_POINT_FORMATS
+    TLS_BAD_SIGNATURE_ALGORITHMS
+    TLS_BAD_KEY_SHARE
+    TLS_BAD_PSK_KEY_EXCHANGE_MODES
+    TLS_TRAILING_DATA
+    TLS_TRUNCATED_REQUEST_CONTEXT
+    TLS_TRUNCATED_CERTIFICATE_LIST
+    TLS_BAD_CERTIFICATE_LIST_LENGTH
+    TLS_TRUNCATED_CERTIFICATE
+    TLS_BAD_CERTIFICATE_LENGTH
+    TLS_EMPTY_CERTIFICATE
+    TLS_BAD_CERTIFICATE_EXTENSIONS
+    TLS_NOT_SSLV2_RECORD
+    TLS_TRUNCATED_RECORD
+    TLS_NOT_CLIENT_HELLO
+    TLS_TRUNCATED_HEADER
+    TLS_BAD_CIPHER_SPECS_LENGTH
+    TLS_TRUNCATED_CIPHER_SPECS
+    TLS_TRUNCATED_CHALLENGE
+    TLS_BAD_CHALLENGE_LENGTH
+    TLS_STATUS_COUNT
+
+cdef enum:  # extension types decoded here
+    TLS_EXT_SERVER_NAME = 0x0000
+    TLS_EXT_SUPPORTED_GROUPS = 0x000a
+    TLS_EXT_EC_POINT_FORMATS = 0x000b
+    TLS_EXT_SIGNATURE_ALGORITHMS = 0x000d
+    TLS_EXT_ALPN = 0x0010
+    TLS_EXT_PRE_SHARED_KEY = 0x0029
+    TLS_EXT_EARLY_DATA = 0x002a
+    TLS_EXT_SUPPORTED_VERSIONS = 0x002b
+    TLS_EXT_PSK_KEY_EXCHANGE_MODES = 0x002d
+    TLS_EXT_KEY_SHARE = 0x0033
+    TLS_EXT_ECH = 0xfe0d
+
+cdef struct TlsSpan:          # a slice of the input: [off, off + len)
+    size_t off
+    size_t len
+
+cdef struct TlsU16List:
+    uint16_t v[TLS_MAX_LIST]
+    uint32_t n
+
+cdef struct TlsU8List:
+    uint8_t v[TLS_MAX_U8_LIST]
+    uint32_t n
+
+cdef struct TlsClientHello:
+    int reached               # 0 nothing, 1 version, 2 random, 3 session id,
+                              # 4 cipher suites, 5 compression methods
+    uint16_t legacy_version
+    TlsSpan random
+    TlsSpan session_id
+    TlsU16List cipher_suites
+    TlsU8List compression_methods
+    TlsU16List extensions
+    bint has_sni
+    TlsSpan sni
+    TlsSpan alpn[TLS_MAX_ALPN]
+    uint32_t n_alpn
+    TlsU16List supported_versions
+    TlsU16List supported_groups
+    TlsU8List ec_point_formats
+    TlsU16List signature_algorithms
+    TlsU16List key_share_groups
+    TlsU8List psk_key_exchange_modes
+    bint has_pre_shared_key
+    bint has_early_data
+    bint has_ech
+    bint extensions_truncated
+    bint capped
+
+cdef struct TlsServerHello:
+    int reached               # 0 nothing, 1 version, 2 random, 3 session id,
+                              # 4 cipher suite, 5 compression method
+    uint16_t legacy_version
+    TlsSpan random
+    TlsSpan session_id
+    uint16_t cipher_suite
+    uint8_t compression_method
+    TlsU16List extensions
+    bint has_selected_version
+    uint16_t selected_version
+    bint has_alpn
+    TlsSpan alpn
+    bint has_key_share_group
+    uint16_t key_share_group
+    bint extensions_truncated
+    bint capped
+
+cdef struct TlsCertificate:
+    TlsSpan request_context
+    TlsSpan certs[TLS_MAX_CERTS]
+    uint32_t n_certs
+    uint32_t dropped
+
+cdef struct TlsSslv2Hello:
+    int reached               # 0 nothing, 1 header (version and lengths read)
+    uint16_t legacy_version
+    uint32_t specs[TLS_MAX_LIST]
+    uint32_t n_specs
+    TlsSpan session_id
+    TlsSpan challenge
+    bint capped
+
+
+# ----------------------------- SSH identification and KEXINIT (engine/_ssh.pxi)
+cdef enum:
+    SSH_MAX_BANNER_LEN = 255          # DESIGN.md cap: the kept banner, without CR/LF
+    SSH_MAX_LINE_LEN = 8192           # a line (banner or pre-banner) must end within this (OpenSSH)
+    SSH_MAX_PRE_BANNER_LINES = 1024   # lines skipped before "SSH-" (OpenSSH's limit)
+    SSH_MAX_PACKET_LEN = 35000        # RFC 4253 6.1: packets up to this size must be handled
+    SSH_MAX_PACKETS_BEFORE_KEXINIT = 16   # plaintext packets (IGNORE, DEBUG...) skipped
+    SSH_MSG_KEXINIT = 20
+    SSH_MSG_NEWKEYS = 21
+    SSH_KEXINIT_COOKIE_LEN = 16
+    SSH_KEXINIT_NAMELISTS = 10
+
+cdef enum:  # SshStatus; names in SSH_STATUS_NAMES, same order
+    SSH_OK = 0                 # banner and KEXINIT parsed
+    SSH_NO_BANNER              # no "SSH-" line: empty, not SSH, or too many/too long pre-banner lines
+    SSH_BANNER_TOO_LONG        # the "SSH-" line does not end within SSH_MAX_LINE_LEN
+    SSH_TRUNCATED_BANNER       # the data ends inside the "SSH-" line
+    SSH_BAD_BANNER             # "SSH-" line without "-" after the protocol version
+    SSH_V1                     # SSH-1 (e.g. "1.5"): no KEXINIT exists in that protocol
+    SSH_NO_KEXINIT             # banner only, or no KEXINIT among the first packets
+    SSH_TRUNCATED_PACKET       # the data ends inside a binary packet
+    SSH_BAD_PACKET_LENGTH      # packet_length 0..1 or above SSH_MAX_PACKET_LEN
+    SSH_BAD_PADDING_LENGTH     # padding_length leaves no room for the message number
+    SSH_BAD_KEXINIT            # KEXINIT payload shorter than its fields say
+    SSH_STATUS_COUNT
+
+cdef struct SshSpan:
+    size_t off                 # offset into the parsed buffer
+    size_t len
+
+cdef struct SshRecord:
+    int status
+    uint32_t pre_banner_lines  # lines skipped before the "SSH-" line
+    bint has_banner
+    SshSpan banner             # the kept banner (at most SSH_MAX_BANNER_LEN), no CR/LF
+    bint banner_truncated
+    bint has_version           # proto/software/comments below are valid
+    SshSpan proto              # inside the kept banner
+    SshSpan software
+    bint has_comments
+    SshSpan comments
+    uint32_t packets_skipped   # packets before the KEXINIT that were not KEXINIT
+    bint has_kexinit
+    size_t kexinit_off         # offset of the KEXINIT packet's packet_length field
+    uint32_t packet_length
+    uint8_t padding_length
+    SshSpan cookie
+    SshSpan lists[10]          # SSH_KEXINIT_NAMELISTS
+    bint first_kex_packet_follows
+    uint32_t reserved

@@ -12,30 +12,6 @@ from cpython.bytes cimport PyBytes_FromStringAndSize
 from libc.stdint cimport uint8_t, uint32_t
 from libc.string cimport memset
 
-cdef enum:
-    SSH_MAX_BANNER_LEN = 255          # DESIGN.md cap: the kept banner, without CR/LF
-    SSH_MAX_LINE_LEN = 8192           # a line (banner or pre-banner) must end within this (OpenSSH)
-    SSH_MAX_PRE_BANNER_LINES = 1024   # lines skipped before "SSH-" (OpenSSH's limit)
-    SSH_MAX_PACKET_LEN = 35000        # RFC 4253 6.1: packets up to this size must be handled
-    SSH_MAX_PACKETS_BEFORE_KEXINIT = 16   # plaintext packets (IGNORE, DEBUG...) skipped
-    SSH_MSG_KEXINIT = 20
-    SSH_MSG_NEWKEYS = 21
-    SSH_KEXINIT_COOKIE_LEN = 16
-    SSH_KEXINIT_NAMELISTS = 10
-
-cdef enum:  # SshStatus; names in SSH_STATUS_NAMES, same order
-    SSH_OK = 0                 # banner and KEXINIT parsed
-    SSH_NO_BANNER              # no "SSH-" line: empty, not SSH, or too many/too long pre-banner lines
-    SSH_BANNER_TOO_LONG        # the "SSH-" line does not end within SSH_MAX_LINE_LEN
-    SSH_TRUNCATED_BANNER       # the data ends inside the "SSH-" line
-    SSH_BAD_BANNER             # "SSH-" line without "-" after the protocol version
-    SSH_V1                     # SSH-1 (e.g. "1.5"): no KEXINIT exists in that protocol
-    SSH_NO_KEXINIT             # banner only, or no KEXINIT among the first packets
-    SSH_TRUNCATED_PACKET       # the data ends inside a binary packet
-    SSH_BAD_PACKET_LENGTH      # packet_length 0..1 or above SSH_MAX_PACKET_LEN
-    SSH_BAD_PADDING_LENGTH     # padding_length leaves no room for the message number
-    SSH_BAD_KEXINIT            # KEXINIT payload shorter than its fields say
-    SSH_STATUS_COUNT
 
 SSH_STATUS_NAMES = (
     "ok", "no_banner", "banner_too_long", "truncated_banner", "bad_banner", "ssh1",
@@ -49,32 +25,6 @@ SSH_KEXINIT_LIST_NAMES = (
     "compression_algorithms_client_to_server", "compression_algorithms_server_to_client",
     "languages_client_to_server", "languages_server_to_client",
 )
-
-
-cdef struct SshSpan:
-    size_t off                 # offset into the parsed buffer
-    size_t len
-
-cdef struct SshRecord:
-    int status
-    uint32_t pre_banner_lines  # lines skipped before the "SSH-" line
-    bint has_banner
-    SshSpan banner             # the kept banner (at most SSH_MAX_BANNER_LEN), no CR/LF
-    bint banner_truncated
-    bint has_version           # proto/software/comments below are valid
-    SshSpan proto              # inside the kept banner
-    SshSpan software
-    bint has_comments
-    SshSpan comments
-    uint32_t packets_skipped   # packets before the KEXINIT that were not KEXINIT
-    bint has_kexinit
-    size_t kexinit_off         # offset of the KEXINIT packet's packet_length field
-    uint32_t packet_length
-    uint8_t padding_length
-    SshSpan cookie
-    SshSpan lists[10]          # SSH_KEXINIT_NAMELISTS
-    bint first_kex_packet_follows
-    uint32_t reserved
 
 
 cdef inline uint32_t _ssh_be32(const uint8_t *p) noexcept nogil:

@@ -20,53 +20,6 @@ from libc.stdint cimport uint8_t, uint16_t, uint32_t
 from libc.string cimport memset
 from cpython.buffer cimport PyObject_GetBuffer, PyBuffer_Release, PyBUF_SIMPLE
 
-cdef enum:
-    TLS_MAX_LIST = 512      # entries kept per list of 16-bit values
-    TLS_MAX_U8_LIST = 255   # u8-length lists can never be longer
-    TLS_MAX_ALPN = 64       # ALPN protocol names kept
-    TLS_MAX_CERTS = 10      # certificates kept per chain (DESIGN.md caps table)
-
-cdef enum:  # TlsStatus: the first problem found; index into TLS_STATUS_NAMES
-    TLS_OK = 0
-    TLS_TRUNCATED_VERSION
-    TLS_TRUNCATED_RANDOM
-    TLS_TRUNCATED_SESSION_ID
-    TLS_BAD_SESSION_ID_LENGTH
-    TLS_TRUNCATED_CIPHER_SUITES
-    TLS_BAD_CIPHER_SUITES_LENGTH
-    TLS_EMPTY_CIPHER_SUITES
-    TLS_TRUNCATED_COMPRESSION_METHODS
-    TLS_EMPTY_COMPRESSION_METHODS
-    TLS_TRUNCATED_CIPHER_SUITE
-    TLS_TRUNCATED_COMPRESSION_METHOD
-    TLS_TRUNCATED_EXTENSIONS
-    TLS_BAD_EXTENSION_LENGTH
-    TLS_DUPLICATE_EXTENSION
-    TLS_BAD_SNI
-    TLS_BAD_ALPN
-    TLS_BAD_SUPPORTED_VERSIONS
-    TLS_BAD_SUPPORTED_GROUPS
-    TLS_BAD_EC_POINT_FORMATS
-    TLS_BAD_SIGNATURE_ALGORITHMS
-    TLS_BAD_KEY_SHARE
-    TLS_BAD_PSK_KEY_EXCHANGE_MODES
-    TLS_TRAILING_DATA
-    TLS_TRUNCATED_REQUEST_CONTEXT
-    TLS_TRUNCATED_CERTIFICATE_LIST
-    TLS_BAD_CERTIFICATE_LIST_LENGTH
-    TLS_TRUNCATED_CERTIFICATE
-    TLS_BAD_CERTIFICATE_LENGTH
-    TLS_EMPTY_CERTIFICATE
-    TLS_BAD_CERTIFICATE_EXTENSIONS
-    TLS_NOT_SSLV2_RECORD
-    TLS_TRUNCATED_RECORD
-    TLS_NOT_CLIENT_HELLO
-    TLS_TRUNCATED_HEADER
-    TLS_BAD_CIPHER_SPECS_LENGTH
-    TLS_TRUNCATED_CIPHER_SPECS
-    TLS_TRUNCATED_CHALLENGE
-    TLS_BAD_CHALLENGE_LENGTH
-    TLS_STATUS_COUNT
 
 TLS_STATUS_NAMES = (
     "ok", "truncated_version", "truncated_random", "truncated_session_id",
@@ -85,93 +38,10 @@ TLS_STATUS_NAMES = (
 )
 assert len(TLS_STATUS_NAMES) == TLS_STATUS_COUNT, "TLS_STATUS_NAMES out of step with TlsStatus"
 
-cdef enum:  # extension types decoded here
-    TLS_EXT_SERVER_NAME = 0x0000
-    TLS_EXT_SUPPORTED_GROUPS = 0x000a
-    TLS_EXT_EC_POINT_FORMATS = 0x000b
-    TLS_EXT_SIGNATURE_ALGORITHMS = 0x000d
-    TLS_EXT_ALPN = 0x0010
-    TLS_EXT_PRE_SHARED_KEY = 0x0029
-    TLS_EXT_EARLY_DATA = 0x002a
-    TLS_EXT_SUPPORTED_VERSIONS = 0x002b
-    TLS_EXT_PSK_KEY_EXCHANGE_MODES = 0x002d
-    TLS_EXT_KEY_SHARE = 0x0033
-    TLS_EXT_ECH = 0xfe0d
 
 # RFC 8446 4.1.3: a ServerHello with this random is a HelloRetryRequest
 TLS_HRR_RANDOM = bytes.fromhex(
     "cf21ad74e59a6111be1d8c021e65b891c2a211167abb8c5e079e09e2c8a8339c")
-
-
-cdef struct TlsSpan:          # a slice of the input: [off, off + len)
-    size_t off
-    size_t len
-
-cdef struct TlsU16List:
-    uint16_t v[TLS_MAX_LIST]
-    uint32_t n
-
-cdef struct TlsU8List:
-    uint8_t v[TLS_MAX_U8_LIST]
-    uint32_t n
-
-cdef struct TlsClientHello:
-    int reached               # 0 nothing, 1 version, 2 random, 3 session id,
-                              # 4 cipher suites, 5 compression methods
-    uint16_t legacy_version
-    TlsSpan random
-    TlsSpan session_id
-    TlsU16List cipher_suites
-    TlsU8List compression_methods
-    TlsU16List extensions
-    bint has_sni
-    TlsSpan sni
-    TlsSpan alpn[TLS_MAX_ALPN]
-    uint32_t n_alpn
-    TlsU16List supported_versions
-    TlsU16List supported_groups
-    TlsU8List ec_point_formats
-    TlsU16List signature_algorithms
-    TlsU16List key_share_groups
-    TlsU8List psk_key_exchange_modes
-    bint has_pre_shared_key
-    bint has_early_data
-    bint has_ech
-    bint extensions_truncated
-    bint capped
-
-cdef struct TlsServerHello:
-    int reached               # 0 nothing, 1 version, 2 random, 3 session id,
-                              # 4 cipher suite, 5 compression method
-    uint16_t legacy_version
-    TlsSpan random
-    TlsSpan session_id
-    uint16_t cipher_suite
-    uint8_t compression_method
-    TlsU16List extensions
-    bint has_selected_version
-    uint16_t selected_version
-    bint has_alpn
-    TlsSpan alpn
-    bint has_key_share_group
-    uint16_t key_share_group
-    bint extensions_truncated
-    bint capped
-
-cdef struct TlsCertificate:
-    TlsSpan request_context
-    TlsSpan certs[TLS_MAX_CERTS]
-    uint32_t n_certs
-    uint32_t dropped
-
-cdef struct TlsSslv2Hello:
-    int reached               # 0 nothing, 1 header (version and lengths read)
-    uint16_t legacy_version
-    uint32_t specs[TLS_MAX_LIST]
-    uint32_t n_specs
-    TlsSpan session_id
-    TlsSpan challenge
-    bint capped
 
 
 # ---------------------------------------------------------------- helpers
