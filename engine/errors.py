@@ -19,3 +19,11 @@ class TruncatedCaptureError(CaptureError):
 
 class ConfigError(ExfilwatchError):
     """A configuration value is missing, malformed or out of range."""
+
+
+class IntelError(ConfigError):
+    """A threat-intelligence file cannot be read or has a malformed line.
+
+    A ConfigError too, so `config check` reports it with the other
+    configuration problems; the message names the file and the line.
+    """
