@@ -31,7 +31,8 @@ File formats, told apart by content:
                                   "# Firstseen,DstIP,DstPort"          (botnet C2 IPs)
                   and Feodo Tracker's "# Firstseen,DstIP,DstPort,LastOnline,Malware";
                   generic "type,value[,description]".
-    CSV without a header (a .csv file, or lines with commas): type,value[,description];
+    CSV without a header (the first line that is not a comment has a comma):
+                  type,value[,description];
                   types: ip, ipv4, ipv6, cidr, domain, hostname, sha1, cert_sha1,
                   sha256, cert_sha256, ja3, ja3_md5, ja4 (and MISP's x509-fingerprint-*,
                   ja3-fingerprint-md5, ip-dst, ip-src).
@@ -419,7 +420,7 @@ def read_file(path):
     if header is not None:
         return _read_csv(path, lines, header), []
     first = next((ln for ln in lines if ln.strip() and not _is_comment(ln)), "")
-    if path.lower().endswith(".csv") or "," in first:
+    if "," in first:
         return _read_csv(path, lines, None), []
     return _read_plain(path, lines), []
 
@@ -550,7 +551,8 @@ def _read_csv(path, lines, header):
         if typed and header:
             least = max(fields.index("type"), fields.index("value")) + 1
         if not least <= len(row) <= len(fields):
-            _fail(path, number, f"expected {len(fields)} columns ({','.join(fields)}), "
+            span = f"{least} to {len(fields)}" if least < len(fields) else f"{least}"
+            _fail(path, number, f"expected {span} columns ({','.join(fields)}), "
                                 f"found {len(row)}.")
         cells = dict(zip(fields, row))
         if typed:

@@ -232,6 +232,18 @@ def test_generic_csv_without_header_and_unquoted_commas_in_the_description(tmp_p
     assert intel.match_domain("x.example")[0].description == "a, b"
 
 
+def test_a_one_column_csv_file_is_read_as_a_plain_list(tmp_path):
+    path = write(tmp_path, "ips.csv", "# exported list\n203.0.113.7\n")
+    assert IntelSet.load([path]).match_ip("203.0.113.7")[0].line == 2
+
+
+def test_headerless_csv_row_with_one_column_is_an_error(tmp_path):
+    path = write(tmp_path, "feed.csv", "ip,192.0.2.1\n192.0.2.2\n")
+    with pytest.raises(IntelError, match=r"line 2: expected 2 to 3 columns "
+                                         r"\(type,value,description\), found 1"):
+        IntelSet.load([path])
+
+
 def test_csv_unknown_type_is_an_error_naming_file_and_line(tmp_path):
     path = write(tmp_path, "feed.csv", "type,value\nip,192.0.2.1\nurl,http://x.example/\n")
     with pytest.raises(IntelError, match=r"line 3: unknown indicator type 'url'; known types"):
@@ -494,3 +506,11 @@ def test_lookups_are_fast_on_a_large_set(tmp_path):
     elapsed = time.perf_counter() - start
     assert len(intel.match_ip("10.0.5.9")) == 1
     assert elapsed < 1.0, f"40,000 lookups took {elapsed:.2f} s"
+
+
+def test_crlf_line_endings_and_a_byte_order_mark_are_accepted(tmp_path):
+    path = tmp_path / "sslbl.csv"
+    path.write_bytes(b"\xef\xbb\xbf# Listingdate,SHA1,Listingreason\r\n"
+                     + f"2026-11-27 06:17:52,{SHA1},AsyncRAT C&C\r\n".encode())
+    hit = IntelSet.load([str(path)]).match_cert(sha1=SHA1)[0]
+    assert (hit.line, hit.description) == (2, "AsyncRAT C&C; listed 2026-11-27 06:17:52")
