@@ -27,3 +27,11 @@ class ConfigError(ExfilwatchError):
         super().__init__(message)
         self.key = key
         self.problem = problem
+
+
+class IntelError(ConfigError):
+    """A threat-intelligence file cannot be read or has a malformed line.
+
+    A ConfigError too, so `config check` reports it with the other
+    configuration problems; the message names the file and the line.
+    """
