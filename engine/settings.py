@@ -12,14 +12,27 @@ from dataclasses import dataclass, field
 import tomli_w
 
 from .alerts import AlertConfig
+from .allowlist import AllowlistConfig
 from .config import CoreConfig, from_table
+from .geo import GeoConfig
+from .intel import IntelConfig
 from .errors import ConfigError
 
 # table name -> config class; each layer registers its own here
 SECTIONS = {
     "core": CoreConfig,
     "alerts": AlertConfig,
+    "allowlist": AllowlistConfig,
+    "intel": IntelConfig,
+    "geo": GeoConfig,
 }
+
+
+def _read_table(cls, table, name):
+    # a layer with its own validation (lists of entries, paths) brings it
+    if hasattr(cls, "from_table"):
+        return cls.from_table(table, where=name)
+    return from_table(cls, table, name)
 
 
 @dataclass(frozen=True)
@@ -49,7 +62,7 @@ def load_settings(path: str | None) -> Settings:
     if unknown:
         raise ConfigError(f"Configuration file {path} has an unknown table [{unknown[0]}]; "
                           f"the tables are: {', '.join(sorted(SECTIONS))}.")
-    sections = {name: from_table(cls, document.get(name, {}), name)
+    sections = {name: _read_table(cls, document.get(name, {}), name)
                 for name, cls in SECTIONS.items()}
     return Settings(sections)
 
