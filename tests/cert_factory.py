@@ -144,13 +144,13 @@ def mint_root(common_name: str = "Test Root CA", **kw) -> Minted:
     """A self-signed root CA that cryptography.x509.verification accepts as
     a trust anchor (v3, basicConstraints CA, keyCertSign, key identifiers)."""
     kw.setdefault("key", new_key("p256"))
-    return mint(name(("C", "XX"), ("O", "Test PKI"), ("CN", common_name)),
+    return mint(name(("C", "GB"), ("O", "Test PKI"), ("CN", common_name)),
                 ca=(True, None), key_usage=_CA_USAGE, key_ids=True, **kw)
 
 
 def mint_intermediate(root: Minted, common_name: str = "Test Issuing CA", **kw) -> Minted:
     kw.setdefault("key", new_key("p256"))
-    return mint(name(("C", "XX"), ("O", "Test PKI"), ("CN", common_name)), issuer=root,
+    return mint(name(("C", "GB"), ("O", "Test PKI"), ("CN", common_name)), issuer=root,
                 ca=(True, 0), key_usage=_CA_USAGE, key_ids=True, **kw)
 
 
@@ -161,7 +161,7 @@ def mint_leaf(issuer: Minted, *dns_names: str, subject=None, sans=None, **kw) ->
     kw.setdefault("not_before", dt.datetime(2024, 6, 1, tzinfo=UTC))
     kw.setdefault("not_after", dt.datetime(2024, 6, 1, tzinfo=UTC) + dt.timedelta(days=90))
     if subject is None:
-        subject = name(("C", "XX"), ("O", "Example Org"), ("CN", dns_names[0] if dns_names else "leaf"))
+        subject = name(("C", "GB"), ("O", "Files Ltd"), ("CN", dns_names[0] if dns_names else "leaf"))
     if sans is None:
         sans = [x509.DNSName(n) for n in dns_names]
     return mint(subject, issuer=issuer, sans=sans, ca=(False, None),
