@@ -348,3 +348,42 @@ def test_config_table_overrides_defaults_and_documents_every_key():
     assert cfg.self_signed_points == 40 and cfg.rsa_min_bits == 3072 and cfg.x509_v1_points == 15
     docs = CertScoringConfig.documentation()
     assert all(text for _, _, text in docs) and len(docs) > 30
+
+
+# --- the EVE x509 record of a scored certificate (engine.sinks.eve_x509) ----------
+
+def test_x509_event_carries_fields_validation_and_reasons(pki, validator):
+    import json
+    from types import SimpleNamespace
+    from engine.sinks.eve_x509 import x509_event
+    cert = leaf(pki)
+    info = parse_certificate(cert.der)
+    validation = validator.validate([cert.der, pki[1].der], HOST, AT_US)
+    scored = score_certificate(info, validation, CertContext(sni=HOST, at_us=AT_US, first_seen_in_org=True))
+    record = SimpleNamespace(flow_id=42, src_ip="10.1.1.5", src_port=51000, dest_ip="198.51.100.7",
+                             dest_port=8443, proto=6, vlan=(), at_us=AT_US)
+    event = json.loads(json.dumps(x509_event(info, validation, scored, AT_US - 10**6, record,
+                                             ja4x="a_b_c")))
+    assert event["event_type"] == "x509" and event["flow_id"] == 42 and event["proto"] == "TCP"
+    assert event["timestamp"] == "2024-07-01T00:00:00.000000+00:00"
+    x = event["x509"]
+    assert x["subject"] == info.subject and x["serial"] == info.serial and x["version"] == 3
+    assert x["san"] == {"dns": [HOST]} and x["key"] == {"type": "EC", "bits": 256, "curve": "secp256r1"}
+    assert x["basic_constraints"] == {"ca": False, "path_length": None}
+    assert x["is_self_signed"] is False and x["ja4x"] == "a_b_c" and x["sni"] == HOST
+    assert x["validation"]["status"] == "valid" and x["validation"]["pin"] == "not_pinned"
+    assert x["score"] == CFG.first_seen_points
+    assert x["reasons"] == [{"id": "first_seen_in_org", "points": CFG.first_seen_points,
+                             "detail": scored.reasons[0].detail}]
+    assert x["first_seen"] == "2024-06-30T23:59:59.000000+00:00"
+
+
+def test_x509_event_of_an_unparseable_certificate_has_only_hashes_and_the_error():
+    from engine.sinks.eve_x509 import x509_event
+    info = parse_certificate(b"junk")
+    event = x509_event(info, None, score_certificate(info), None,
+                       {"flow_id": 1, "src_ip": "10.0.0.1", "dest_ip": "10.0.0.2", "proto": 17,
+                        "src_port": 1, "dest_port": 443, "at_us": AT_US})
+    x = event["x509"]
+    assert "subject" not in x and "validation" not in x and x["parse_error"]
+    assert x["reasons"][0]["id"] == "unparseable" and event["proto"] == "UDP"
