@@ -42,10 +42,12 @@ self_signed         the leaf is signed by its own key and is not an anchor
 expired             a presented certificate's notAfter is before packet time
 not_yet_valid       a presented certificate's notBefore is after packet time
 name_mismatch       chains to a trust anchor but does not cover the SNI
-incomplete_chain    an issuer is missing from the chain, the intermediate
-                    cache and the trust store
-untrusted           anything else cryptography rejects (unknown root, bad
-                    signature, constraint violations, ...): see `reason`
+incomplete_chain    the leaf's issuer is missing from the chain, the
+                    intermediate cache and the trust store (the server did
+                    not send its intermediate)
+untrusted           anything else cryptography rejects (a chain ending at an
+                    unknown root, bad signature, forbidden algorithm,
+                    constraint violations, ...): see `reason`
 ==================  =========================================================
 """
 from __future__ import annotations
@@ -56,7 +58,8 @@ import ipaddress
 import threading
 import warnings
 from collections import OrderedDict
-from dataclasses import dataclass
+from dataclasses import dataclass, field
+from types import MappingProxyType
 from typing import Iterable, Mapping, Optional, Sequence
 
 from cryptography import x509
@@ -65,7 +68,7 @@ from cryptography.x509 import verification as _v
 
 from .errors import ConfigError
 
-__all__ = ["ValidationResult", "ChainValidator", "STATUSES", "TRUSTED_STATUSES",
+__all__ = ["ValidationResult", "ChainValidator", "ValidationConfig", "STATUSES", "TRUSTED_STATUSES",
            "PIN_MATCH", "PIN_MISMATCH", "PIN_NOT_PINNED", "load_pem_bundle",
            "default_roots", "hostname_matches", "normalise_pins",
            "DEFAULT_INTERMEDIATE_CACHE_SUBJECTS", "DEFAULT_RESULT_CACHE_ENTRIES"]
@@ -210,6 +213,64 @@ def _pin_lookup(pins: Mapping[str, frozenset[str]], host: Optional[str]) -> Opti
     return None
 
 
+# --- configuration ---------------------------------------------------------------
+
+@dataclass(frozen=True)
+class ValidationConfig:
+    """The ``[validation]`` table: where trust comes from and the cache caps.
+
+    ca_bundle: a PEM file replacing the Mozilla roots ("" = certifi's bundle).
+    approved_ca_files: PEM files of organisation-approved CAs (extra anchors;
+        a self-signed server certificate the organisation approves works too).
+    pins: {domain: [leaf SHA-256, ...]}; "*.example.com" covers subdomains.
+    max_intermediate_subjects / max_results: the two cache caps.
+    """
+    ca_bundle: str = ""
+    approved_ca_files: tuple = ()
+    pins: Mapping = field(default_factory=lambda: MappingProxyType({}))
+    max_intermediate_subjects: int = DEFAULT_INTERMEDIATE_CACHE_SUBJECTS
+    max_results: int = DEFAULT_RESULT_CACHE_ENTRIES
+
+    @classmethod
+    def from_table(cls, table: Mapping, where: str = "validation") -> "ValidationConfig":
+        """From a parsed TOML table; ConfigError names the full key."""
+        if not isinstance(table, Mapping):
+            raise ConfigError(f"Configuration key '{where}' must be a table, not {table!r}.")
+        out: dict = {}
+        for key, value in table.items():
+            full = f"{where}.{key}"
+            if key == "ca_bundle":
+                if not isinstance(value, str):
+                    raise ConfigError(f"Configuration key '{full}' must be a file path, not {value!r}.")
+                out[key] = value
+            elif key == "approved_ca_files":
+                if not isinstance(value, (list, tuple)) or not all(isinstance(v, str) for v in value):
+                    raise ConfigError(f"Configuration key '{full}' must be a list of file paths, "
+                                      f"not {value!r}.")
+                out[key] = tuple(value)
+            elif key == "pins":
+                if not isinstance(value, Mapping) or not all(
+                        isinstance(v, str) or (isinstance(v, (list, tuple))
+                                               and all(isinstance(d, str) for d in v))
+                        for v in value.values()):
+                    raise ConfigError(f"Configuration key '{full}' must be a table of domain = "
+                                      f"[\"sha256 hex\", ...], not {value!r}.")
+                try:
+                    out[key] = MappingProxyType(normalise_pins(value))
+                except ConfigError as exc:
+                    raise ConfigError(f"Configuration key '{full}': {exc}") from None
+            elif key in ("max_intermediate_subjects", "max_results"):
+                if isinstance(value, bool) or not isinstance(value, int) or not 1 <= value <= 10_000_000:
+                    raise ConfigError(f"Configuration key '{full}' must be an integer from 1 "
+                                      f"to 10000000, not {value!r}.")
+                out[key] = value
+            else:
+                raise ConfigError(f"Configuration key '{full}' is not known; the validation keys are: "
+                                  "approved_ca_files, ca_bundle, max_intermediate_subjects, "
+                                  "max_results, pins.")
+        return cls(**out)
+
+
 # --- the validator --------------------------------------------------------------
 
 class ChainValidator:
@@ -257,6 +318,12 @@ class ChainValidator:
         for path in approved_ca_files:
             approved += load_pem_bundle(path, "approved CA file")
         return cls(roots, approved_cas=approved, pins=pins, **kw)
+
+    @classmethod
+    def from_config(cls, config: ValidationConfig) -> "ChainValidator":
+        return cls.from_files(config.ca_bundle or None, config.approved_ca_files, dict(config.pins),
+                              max_intermediate_subjects=config.max_intermediate_subjects,
+                              max_results=config.max_results)
 
     # -- public API --
 
@@ -358,9 +425,16 @@ class ChainValidator:
         if expiry is not None:
             return expiry, boundaries
         missing = self._missing_issuer(presented + from_cache)
-        if missing is not None:
-            return ValidationResult("incomplete_chain", f"No certificate for the issuer '{missing}' "
+        if missing is not None and missing[0]:
+            # The server sent no intermediate for its leaf, and none is cached.
+            return ValidationResult("incomplete_chain", f"No certificate for the issuer '{missing[2]}' "
                                     "was in the chain, the intermediate cache or the trust store.",
+                                    host, pin=pin), boundaries
+        if missing is not None:
+            # The chain has its intermediates and ends at a CA whose issuer is
+            # not a trust anchor: an unknown (or since removed) root.
+            return ValidationResult("untrusted", f"The chain ends at '{missing[1]}', issued by "
+                                    f"'{missing[2]}', which is not in the trust store.",
                                     host, pin=pin), boundaries
         return ValidationResult("untrusted", _clean(error), host, pin=pin), boundaries
 
@@ -446,7 +520,9 @@ class ChainValidator:
                 wanted = [c.issuer.public_bytes() for c in new]
         return found
 
-    def _missing_issuer(self, certs) -> Optional[str]:
+    def _missing_issuer(self, certs) -> Optional[tuple[bool, str, str]]:
+        """Walk issuer links from the leaf through `certs`; where one is missing
+        (and is no anchor), (missing at the leaf?, that certificate, the issuer)."""
         subjects = {c.subject.public_bytes() for c in certs} | self._anchor_subjects
         current, seen = certs[0], set()
         while True:
@@ -454,7 +530,7 @@ class ChainValidator:
             if issuer == current.subject.public_bytes() or issuer in self._anchor_subjects:
                 return None
             if issuer not in subjects:
-                return _name_of(current.issuer)
+                return current is certs[0], _cn(current), _name_of(current.issuer)
             if issuer in seen:
                 return None
             seen.add(issuer)
@@ -539,10 +615,23 @@ def _names(cert: x509.Certificate) -> str:
         return _cn(cert)
 
 
+_EXTENSION_NAMES = {"2.5.29.14": "subjectKeyIdentifier", "2.5.29.15": "keyUsage",
+                    "2.5.29.17": "subjectAltName", "2.5.29.19": "basicConstraints",
+                    "2.5.29.30": "nameConstraints", "2.5.29.35": "authorityKeyIdentifier",
+                    "2.5.29.37": "extendedKeyUsage", "1.3.6.1.5.5.7.1.1": "authorityInfoAccess"}
+
+
 def _clean(error: Optional[str]) -> str:
+    """cryptography's message as a sentence an analyst can read."""
     text = (error or "The chain does not verify.").strip()
     text = text.removeprefix("validation failed: ")
     text = text.split(" (encountered processing", 1)[0]
+    if "Forbidden signature algorithm" in text:
+        text = "a certificate is signed with an algorithm the Web PKI forbids (such as SHA-1)"
+    elif "all candidates exhausted with no interior errors" in text:
+        text = "no issuer in the chain or the trust store has the key that signed it"
+    for oid, label in _EXTENSION_NAMES.items():
+        text = text.replace(f"{oid}:", f"{label} ({oid}):")
     return f"The chain does not verify: {text}."
 
 

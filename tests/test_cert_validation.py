@@ -193,7 +193,8 @@ def test_intermediate_cache_is_bounded_by_subjects(pki):
 
 def test_default_trust_store_is_mozillas_and_rejects_a_private_root(pki):
     result = ChainValidator().validate([pki[2].der, pki[1].der], "files.example.org", INSIDE)
-    assert result.status == "incomplete_chain"  # its root is not a Mozilla root
+    assert result.status == "untrusted"  # complete up to a root Mozilla does not know
+    assert "Test Root CA" in result.reason and "trust store" in result.reason
 
 
 def test_real_public_chain_from_the_corpus_validates_against_mozilla_roots():
@@ -246,3 +247,35 @@ def test_hostname_matching_follows_rfc_6125(host, expected):
 def test_common_name_counts_only_without_any_san():
     assert hostname_matches((), (), "legacy.test", "legacy.test")
     assert not hostname_matches(("other.test",), (), "legacy.test", "legacy.test")
+
+
+def test_self_signed_server_certificate_approved_by_the_organisation_is_valid():
+    cert = mint(name(("O", "Corp"), ("CN", "backup.corp.test")),
+                sans=[x509.DNSName("backup.corp.test")], key_ids=True)
+    result = ChainValidator([], approved_cas=[cert.cert]).validate([cert.der], "backup.corp.test", INSIDE)
+    assert result.status == "valid" and result.approved_ca
+
+
+def test_validation_config_from_table_builds_a_validator(tmp_path, pki):
+    from cryptography.hazmat.primitives.serialization import Encoding
+    from engine.validation import ValidationConfig
+    bundle = tmp_path / "roots.pem"
+    bundle.write_bytes(pki[0].cert.public_bytes(Encoding.PEM))
+    digest = hashlib.sha256(pki[2].der).hexdigest()
+    cfg = ValidationConfig.from_table({"ca_bundle": str(bundle), "pins": {"Files.Example.org": [digest]},
+                                       "max_results": 10})
+    result = ChainValidator.from_config(cfg).validate([pki[2].der, pki[1].der], "files.example.org", INSIDE)
+    assert result.status == "valid" and result.pin == PIN_MATCH
+
+
+@pytest.mark.parametrize("table,words", [
+    ({"ca_bundel": "x"}, "'validation.ca_bundel' is not known"),
+    ({"max_results": 0}, "'validation.max_results' must be an integer from 1"),
+    ({"approved_ca_files": "a.pem"}, "'validation.approved_ca_files' must be a list of file paths"),
+    ({"pins": {"a.test": ["xyz"]}}, "'validation.pins': The pin 'xyz'"),
+])
+def test_validation_config_errors_name_the_key(table, words):
+    from engine.validation import ValidationConfig
+    with pytest.raises(ConfigError) as err:
+        ValidationConfig.from_table(table)
+    assert words in str(err.value)
