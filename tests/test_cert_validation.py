@@ -279,3 +279,28 @@ def test_validation_config_errors_name_the_key(table, words):
     with pytest.raises(ConfigError) as err:
         ValidationConfig.from_table(table)
     assert words in str(err.value)
+
+
+def test_every_corpus_chain_validates_and_scores_without_raising():
+    import base64
+    import json
+    from engine.certs import CertCache
+    from engine.scoring import CertContext, score_certificate
+    from engine.validation import STATUSES
+    from tests.corpus import corpus_dir
+    validator, cache, seen = ChainValidator(), CertCache(), 0
+    for path in sorted((corpus_dir() / "reference" / "suricata").glob("*.eve.jsonl")):
+        for line in path.open(encoding="utf-8"):
+            event = json.loads(line)
+            if event["event_type"] != "tls" or not event["tls"].get("chain"):
+                continue
+            chain = [base64.b64decode(c) for c in event["tls"]["chain"]]
+            when = dt.datetime.strptime(event["timestamp"][:26], "%Y-%m-%dT%H:%M:%S.%f")
+            at_us = us(when.replace(tzinfo=UTC))
+            sni = event["tls"].get("sni")
+            result = validator.validate(chain, sni, at_us)
+            assert result.status in STATUSES and result.status != "error", result.reason
+            scored = score_certificate(cache.get(chain[0]), result, CertContext(sni=sni, at_us=at_us))
+            assert 0 <= scored.score <= 100
+            seen += 1
+    assert seen >= 50
