@@ -12,9 +12,8 @@ Reasons:
                           OpenSSL's "Internet Widgits Pty Ltd" (the list is
                           ``placeholder_names``; "example.*" also as suffix)
   single_character_field  a subject attribute one character long ("O=a",
-                          someone pressing Enter past the prompts); C, the
-                          two-letter country, is exempt from nothing: one
-                          letter is still wrong
+                          someone pressing Enter past the prompts); any
+                          attribute, C included
   missing_organisation    no O in the subject (self-made certificates;
                           domain-validated public certificates also lack
                           it, hence the low default)
