@@ -46,7 +46,7 @@ from cryptography.x509.name import _ASN1Type
 from cryptography.x509.oid import ExtensionOID
 
 __all__ = ["CertInfo", "CertCache", "parse_certificate", "chain_base64",
-           "format_name", "format_serial", "format_time", "DEFAULT_CERT_CACHE_ENTRIES"]
+           "format_name", "name_attributes", "format_serial", "format_time", "DEFAULT_CERT_CACHE_ENTRIES"]
 
 DEFAULT_CERT_CACHE_ENTRIES = 10_000
 
@@ -138,6 +138,18 @@ class CertInfo:
     extension_oids: tuple[str, ...] = ()  # dotted, in certificate order
     is_self_signed: bool = False
     anomalies: tuple[str, ...] = field(default=())  # "field: reason", for partial failures
+    # Every attribute of the name in encoded order (multi-valued RDNs
+    # flattened): (dotted OID, value as in `subject`/`issuerdn`). For policy
+    # (placeholder names, tool defaults) and JA4X, which need the attribute
+    # types and values without re-parsing the formatted string.
+    subject_attributes: tuple[tuple[str, str], ...] = ()
+    issuer_attributes: tuple[tuple[str, str], ...] = ()
+
+    @property
+    def common_name(self) -> Optional[str]:
+        """The subject's last CN (the most specific one), None without one."""
+        cns = [value for oid, value in self.subject_attributes if oid == "2.5.4.3"]
+        return cns[-1] if cns else None
 
 
 def format_serial(serial: int) -> str:
@@ -182,6 +194,11 @@ def format_name(name: x509.Name) -> str:
     return ", ".join(
         " + ".join(f"{_attribute_name(a.oid)}={_attribute_value(a)}" for a in rdn)
         for rdn in name.rdns)
+
+
+def name_attributes(name: x509.Name) -> tuple[tuple[str, str], ...]:
+    """(dotted OID, value) of every attribute of a Name, in encoded order."""
+    return tuple((a.oid.dotted_string, _attribute_value(a)) for rdn in name.rdns for a in rdn)
 
 
 def chain_base64(ders: Iterable[bytes]) -> list[str]:
@@ -294,6 +311,8 @@ def parse_certificate(der: bytes) -> CertInfo:
 
     attempt("subject", lambda: format_name(cert.subject))
     attempt("issuerdn", lambda: format_name(cert.issuer))
+    attempt("subject_attributes", lambda: name_attributes(cert.subject))
+    attempt("issuer_attributes", lambda: name_attributes(cert.issuer))
     attempt("serial", lambda: format_serial(cert.serial_number))
     attempt("not_before", lambda: cert.not_valid_before_utc)
     attempt("not_after", lambda: cert.not_valid_after_utc)
