@@ -7,6 +7,7 @@ included), `exfilwatch config check FILE` validates a file.
 """
 import dataclasses
 import tomllib
+from collections.abc import Mapping
 from dataclasses import dataclass, field
 
 import tomli_w
@@ -16,6 +17,8 @@ from .allowlist import AllowlistConfig
 from .config import CoreConfig, from_table
 from .geo import GeoConfig
 from .intel import IntelConfig
+from .scoring import CertScoringConfig
+from .validation import ValidationConfig
 from .errors import ConfigError
 
 # table name -> config class; each layer registers its own here
@@ -25,6 +28,8 @@ SECTIONS = {
     "allowlist": AllowlistConfig,
     "intel": IntelConfig,
     "geo": GeoConfig,
+    "validation": ValidationConfig,
+    "scoring.certificates": CertScoringConfig,
 }
 
 
@@ -58,19 +63,49 @@ def load_settings(path: str | None) -> Settings:
         raise ConfigError(f"Cannot read configuration file {path}: {exc.strerror}.") from exc
     except tomllib.TOMLDecodeError as exc:
         raise ConfigError(f"Configuration file {path} is not valid TOML: {exc}.") from exc
-    unknown = sorted(set(document) - set(SECTIONS))
+    tops = {name.split(".")[0] for name in SECTIONS}
+    unknown = sorted(set(document) - tops) or sorted(
+        f"{top}.{sub}" for top in document if top not in SECTIONS and isinstance(document[top], dict)
+        for sub in document[top] if f"{top}.{sub}" not in SECTIONS)
     if unknown:
         raise ConfigError(f"Configuration file {path} has an unknown table [{unknown[0]}]; "
                           f"the tables are: {', '.join(sorted(SECTIONS))}.")
-    sections = {name: _read_table(cls, document.get(name, {}), name)
+    sections = {name: _read_table(cls, _table(document, name), name)
                 for name, cls in SECTIONS.items()}
     return Settings(sections)
+
+
+def _table(document: dict, dotted: str):
+    """document["scoring"]["certificates"] for "scoring.certificates"; {} when absent."""
+    for part in dotted.split("."):
+        if not isinstance(document, dict):
+            return document
+        document = document.get(part, {})
+    return document
 
 
 def render_settings(settings: Settings) -> str:
     """The settings as a TOML document that load_settings reads back."""
     document = {}
     for name, cfg in settings.sections.items():
-        document[name] = {k: list(v) if isinstance(v, tuple) else v
-                          for k, v in dataclasses.asdict(cfg).items() if v is not None}
+        table = document
+        for part in name.split("."):
+            table = table.setdefault(part, {})
+        table.update({f.name: _plain(getattr(cfg, f.name)) for f in dataclasses.fields(cfg)
+                      if getattr(cfg, f.name) is not None})
     return tomli_w.dumps(document)
+
+
+def _plain(value):
+    """A config value as TOML types: tables for mappings and dataclasses,
+    arrays for tuples and sets."""
+    if dataclasses.is_dataclass(value):
+        return {f.name: _plain(getattr(value, f.name)) for f in dataclasses.fields(value)
+                if getattr(value, f.name) is not None}
+    if isinstance(value, Mapping):
+        return {str(k): _plain(v) for k, v in value.items()}
+    if isinstance(value, (frozenset, set)):
+        return sorted(_plain(v) for v in value)
+    if isinstance(value, (tuple, list)):
+        return [_plain(v) for v in value]
+    return value
