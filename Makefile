@@ -19,7 +19,7 @@ $(BIN)/python:
 $(DEPS_STAMP): pyproject.toml | $(BIN)/python
 	$(BIN)/python -m pip install -q --upgrade pip
 	$(BIN)/python -m pip install -q "Cython>=3.0" "setuptools>=65" wheel \
-	    "numpy>=1.24" "dpkt>=1.9.8" "pcapy-ng>=2.1" "cryptography>=42" \
+	    "numpy>=1.24" "dpkt>=1.9.8" "pcapy-ng>=2.1" "cryptography>=42" "tldextract>=5.1" \
 	    "pytest>=7" "pytest-benchmark>=4"
 	touch $@
 
