@@ -296,3 +296,30 @@ def test_aggregation_with_every_record_a_new_channel_stays_bounded_and_usable():
     elapsed = time.perf_counter() - t0
     assert len(agg) <= 20_000 and agg.stats()["evicted_cap"] >= 40_000
     assert elapsed < 4.0, f"{60_000 / elapsed:.0f} records/s"
+
+
+# ---------------------------------------------------------------- end to end
+
+def test_demo_exfil_capture_through_the_pipeline_tops_the_hourly_upload():
+    import json
+    from pathlib import Path
+    from engine.capture import open_capture
+    from engine.pipeline import SensorPipeline
+    pcaps = Path(__file__).resolve().parent.parent / "pcaps"
+    truth = json.loads((pcaps / "ground_truth.json").read_text())
+    exfil = next(f for f in truth["captures"]["exfil_tls_selfsigned.pcap"]["flows"]
+                 if f["scenario"] == "exfil")
+    pipeline, agg = SensorPipeline(), ChannelAggregator()
+    with open_capture(str(pcaps / "exfil_tls_selfsigned.pcap")) as reader:
+        for batch in reader:
+            agg.add_records(pipeline.feed(batch))
+    agg.add_records(pipeline.finish())
+    top = agg.channels_over("1h", bytes_out=1_000_000)
+    assert len(top) == 1
+    row = top[0]
+    assert (row["internal_host"], row["external_ip"], row["service"], row["dest_port"],
+            row["proto"]) == (exfil["src_ip"], exfil["dest_ip"], exfil["sni"],
+                              exfil["dest_port"], 6)
+    assert (row["bytes_out"], row["bytes_in"]) == (exfil["bytes_toserver"],
+                                                   exfil["bytes_toclient"])
+    assert row["connections"] == 1
