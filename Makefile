@@ -20,7 +20,7 @@ $(DEPS_STAMP): pyproject.toml | $(BIN)/python
 	$(BIN)/python -m pip install -q --upgrade pip
 	$(BIN)/python -m pip install -q "Cython>=3.0" "setuptools>=65" wheel \
 	    "numpy>=1.24" "dpkt>=1.9.8" "pcapy-ng>=2.1" "cryptography>=45" "orjson>=3.9" "tomli-w>=1.0" \
-	    "maxminddb>=2.2" certifi \
+	    "maxminddb>=2.2" certifi "tldextract>=5.1" \
 	    "pytest>=7" "pytest-benchmark>=4"
 	touch $@
 
