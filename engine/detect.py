@@ -1,0 +1,226 @@
+"""The detection layer: pipeline records in, EVE x509 and alert events out.
+
+For every handshake it validates and scores the server certificate, asks the
+baseline what is new, matches threat intelligence, geography and the
+allowlist, and keeps those facts for the flow. For every flow record (final
+or interim) it adds the flow to its channel and runs the detections of
+engine/detections on that channel; their findings go to the alert policy.
+Everything runs on packet time, so a replay is reproducible.
+"""
+import logging
+from dataclasses import dataclass
+
+from .aggregate import AggregateConfig, ChannelAggregator, ChannelKey
+from .alerts import AlertConfig, AlertManager, Candidate, Channel
+from .allowlist import Allowlist, AllowlistConfig
+from .baseline import BaselineConfig, SqliteBaseline, open_state, session_observations
+from .detections import ChannelView, DetectConfig, SessionFacts
+from .detections import beaconing, channel, novelty, reputation, volume
+from .geo import GeoConfig, GeoLookup, HighRiskPolicy
+from .handshake import SshSession, TlsSession
+from .intel import IntelConfig, IntelSet
+from .netscope import OUTBOUND
+from .records import FlowRecord, PROTO_NAMES
+from .scoring import CertContext, CertScoringConfig, score_certificate
+from .sinks.eve_x509 import x509_event
+from .validation import ChainValidator, ValidationConfig
+
+log = logging.getLogger(__name__)
+
+DETECTIONS = (
+    volume.large_upload, volume.sustained_transfer, volume.host_baseline_deviation,
+    novelty.new_destination, novelty.multi_host_new_destination,
+    channel.nonstandard_port, channel.long_connection,
+    beaconing.beaconing,
+    reputation.threat_intel, reputation.high_risk_location, reputation.untrusted_certificate,
+)
+DAY_US = 86_400 * 1_000_000
+MAX_PENDING_SESSIONS = 200_000      # handshakes whose flow record has not come yet
+MAX_CHANNEL_NOVELTY = 200_000       # channels whose first-handshake novelty is remembered
+MAX_X509_SEEN = 100_000             # (certificate, day) pairs already written
+
+
+@dataclass(frozen=True)
+class DetectionSettings:
+    """The configuration tables the detection layer reads."""
+    detect: DetectConfig = DetectConfig()
+    aggregate: AggregateConfig = AggregateConfig()
+    baseline: BaselineConfig = BaselineConfig()
+    alerts: AlertConfig = AlertConfig()
+    allowlist: AllowlistConfig = AllowlistConfig()
+    intel: IntelConfig = IntelConfig()
+    geo: GeoConfig = GeoConfig()
+    validation: ValidationConfig = ValidationConfig()
+    cert_scoring: CertScoringConfig = CertScoringConfig()
+
+
+class DetectionEngine:
+    def __init__(self, settings: DetectionSettings = DetectionSettings(),
+                 state_dir: str | None = None, source: str = "replay"):
+        self.cfg = settings.detect
+        self.aggregator = ChannelAggregator(settings.aggregate)
+        self.scope = self.aggregator.scope
+        self.baseline = (open_state(state_dir, settings.baseline, source) if state_dir
+                         else SqliteBaseline(":memory:", settings.baseline, source=source))
+        self.validator = ChainValidator.from_config(settings.validation)
+        self.cert_scoring = settings.cert_scoring
+        self.allowlist = Allowlist(settings.allowlist)
+        self.intel = IntelSet.from_config(settings.intel)
+        self.geo = GeoLookup.from_config(settings.geo)
+        self.high_risk = HighRiskPolicy.from_config(settings.geo)
+        self.alerts = AlertManager(settings.alerts)
+        self._sessions = {}           # flow_id -> SessionFacts
+        self._channel_new = {}        # ChannelKey -> kinds new to the organisation
+        self._x509_seen = set()
+
+    def process(self, records) -> list:
+        """EVE events (x509, alert) caused by these pipeline records."""
+        events = []
+        for rec in records:
+            if isinstance(rec, FlowRecord):
+                event = self._flow(rec)
+                if event:
+                    events.append(event)
+            elif isinstance(rec, (TlsSession, SshSession)):
+                events += self._session(rec)
+        return events
+
+    def close(self):
+        self.baseline.close()
+
+    # ---------------------------------------------------------- handshakes
+    def _session(self, s) -> list:
+        r = s.record
+        internal, external = self._ends(r.src_ip, r.dest_ip)
+        if internal is None:
+            return []
+        facts = SessionFacts(kind="ssh" if isinstance(s, SshSession) else
+                             ("quic" if s.transport == "quic" else "tls"))
+        events = []
+        cert = None
+        if isinstance(s, TlsSession):
+            facts.sni = s.sni
+            facts.app_proto = s.preamble if s.preamble and s.preamble != "unknown" else facts.kind
+            facts.unusual_port = s.unusual_port or (facts.kind == "quic" and r.dest_port != 443)
+            facts.fingerprints = {k: v for k, v in (
+                ("ja3", (s.ja3() or (None, None))[1]), ("ja4", s.ja4()),
+                ("ja3s", (s.ja3s() or (None, None))[1]), ("ja4s", s.ja4s())) if v}
+            cert = s.certificates[0] if s.certificates else None
+        else:
+            facts.app_proto = "ssh"
+            facts.unusual_port = r.dest_port != 22
+            hassh = s.hassh()
+            if hassh:
+                facts.fingerprints = {"hassh": hassh[1]}
+        ja4 = facts.fingerprints.get("ja4")
+        observations = session_observations(internal, r.at_us, dest_ip=external, sni=facts.sni,
+                                            ja4=ja4, cert_sha256=cert.sha256 if cert else None)
+        novelty = self.baseline.observe_many(observations)
+        facts.new_for_org = tuple(sorted({o[0] for o, n in zip(observations, novelty)
+                                          if n.new_for_org}))
+        facts.allowlisted = self.allowlist.allows(
+            flow_ip=external, sni=facts.sni, ja4=ja4,
+            cert_sha256=cert.sha256 if cert else None,
+            cert_sha1=cert.sha1_fingerprint if cert else None,
+            issuer=cert.issuerdn if cert else None)
+        facts.intel = self._intel(external, facts, cert)
+        info = self.geo.lookup(external)
+        facts.geo = tuple(str(g) for g in self.high_risk.reasons(info, ip=external))
+        if cert is not None and cert.parse_error is None:
+            events += self._certificate(s, cert, facts)
+        self._sessions[r.flow_id] = facts
+        if len(self._sessions) > MAX_PENDING_SESSIONS:
+            del self._sessions[next(iter(self._sessions))]
+        return events
+
+    def _intel(self, external, facts, cert) -> tuple:
+        hits = list(self.intel.match_ip(external))
+        if facts.sni:
+            hits += self.intel.match_domain(facts.sni)
+        if cert is not None:
+            hits += self.intel.match_cert(sha1=cert.sha1_fingerprint, sha256=cert.sha256)
+        if facts.fingerprints.get("ja3"):
+            hits += self.intel.match_ja3(facts.fingerprints["ja3"])
+        if facts.fingerprints.get("ja4"):
+            hits += self.intel.match_ja4(facts.fingerprints["ja4"])
+        return tuple(f"{h.kind} {h.value} listed in {h.source}:{h.line}"
+                     + (f" ({h.description})" if h.description else "") for h in hits)
+
+    def _certificate(self, s: TlsSession, cert, facts) -> list:
+        validation = self.validator.validate_session(s)
+        seen = self.baseline.lookup("cert_sha256", cert.sha256)
+        context = CertContext(sni=s.sni, at_us=s.record.at_us,
+                              first_seen_in_org="cert_sha256" in facts.new_for_org)
+        score = score_certificate(cert, validation, context, self.cert_scoring)
+        facts.cert_score = score.score
+        facts.certificate = {
+            "subject": cert.subject, "issuerdn": cert.issuerdn, "sha256": cert.sha256,
+            "validation": validation.status, "validation_reason": validation.reason,
+            "anomaly": {"score": score.score,
+                        "reasons": [{"reason_id": r.reason_id, "points": r.points,
+                                     "detail": r.detail} for r in score.reasons]},
+        }
+        day = (cert.sha256, s.record.at_us // DAY_US)
+        if day in self._x509_seen:
+            return []
+        if len(self._x509_seen) >= MAX_X509_SEEN:
+            self._x509_seen.clear()
+        self._x509_seen.add(day)
+        return [x509_event(cert, validation, score, seen.first_seen_us if seen else None, s.record)]
+
+    # --------------------------------------------------------------- flows
+    def _flow(self, flow: FlowRecord) -> dict | None:
+        facts = (self._sessions.get if flow.interim else self._sessions.pop)(flow.flow_id, None)
+        delta = self.aggregator.add_flow(flow, sni=facts.sni if facts else None,
+                                         service=facts.app_proto if facts else None)
+        if delta is None:
+            return None
+        key = ChannelKey(*delta.key)
+        if delta.bytes_out:
+            self.baseline.add_upload(delta.internal_host, delta.at_us, delta.bytes_out)
+        if facts is not None and key not in self._channel_new:
+            if len(self._channel_new) >= MAX_CHANNEL_NOVELTY:
+                del self._channel_new[next(iter(self._channel_new))]
+            self._channel_new[key] = frozenset(facts.new_for_org)
+        if self.scope.orient(flow).direction is not OUTBOUND:
+            return None
+        if facts is not None and facts.allowlisted:
+            return None
+        return self._evaluate(key, flow, facts)
+
+    def _evaluate(self, key, flow, facts) -> dict | None:
+        stats = self.aggregator.channel(key)
+        external = key.external_ip
+        seen = self.baseline.lookup("dest_ip", external)
+        view = ChannelView(
+            key=key, stats=stats, flow=flow, session=facts,
+            new_for_org=self._channel_new.get(key, frozenset()),
+            hosts_reaching=tuple(self.aggregator.hosts_reaching(external, self.cfg.short_window)),
+            destination_new=seen is not None and flow.end_us - seen.first_seen_us
+            <= self._short_window_us(),
+            upload=self.baseline.upload_stats(key.internal_host, flow.end_us))
+        findings = tuple(f for f in (d(view, self.cfg) for d in DETECTIONS) if f is not None)
+        if not findings:
+            return None
+        w = stats.windows[self.cfg.short_window]
+        candidate = Candidate(
+            channel=Channel(key.internal_host, external, key.dest_port,
+                            PROTO_NAMES.get(key.proto, str(key.proto)), key.service),
+            ts_us=flow.emitted_us, findings=findings, flow_ids=(flow.flow_id,),
+            bytes_out=w.bytes_out, bytes_in=w.bytes_in,
+            window_s=self._short_window_us() // 1_000_000,
+            certificate=facts.certificate if facts else None,
+            fingerprints=facts.fingerprints if facts else None)
+        return self.alerts.decide(candidate)
+
+    def _short_window_us(self) -> int:
+        return self.aggregator.window(self.cfg.short_window).seconds * 1_000_000
+
+    def _ends(self, a: str, b: str):
+        """(internal host, external host) of a handshake, or (None, None)."""
+        a_in, b_in = self.scope.is_internal(a), self.scope.is_internal(b)
+        if a_in and not b_in:
+            return a, b
+        if b_in and not a_in:
+            return b, a
+        return None, None
