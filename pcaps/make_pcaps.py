@@ -170,9 +170,10 @@ class Pki:
                            (x509.ExtendedKeyUsage([ExtendedKeyUsageOID.SERVER_AUTH]), False),
                            (x509.SubjectAlternativeName([x509.DNSName(dns_name)]), False)],
                           issuer_key=self.inter_key.public_key())
-        # Prove the chain is one a browser would accept at capture time.
+        # Prove the chain is one a browser would accept at capture time (or once issued).
         verifier = (verification.PolicyBuilder().store(verification.Store([self.root]))
-                    .time(CAPTURE_EPOCH).build_server_verifier(x509.DNSName(dns_name)))
+                    .time(max(CAPTURE_EPOCH, not_before))
+                    .build_server_verifier(x509.DNSName(dns_name)))
         verifier.verify(cert, [self.inter])
         chain_path, key_path = self._write(dns_name, [cert, self.inter], key)
         self._leaves[dns_name] = ServerCert(dns_name, (cert, self.inter), chain_path, key_path,
