@@ -8,6 +8,7 @@ handshake's SNI, version, protocol and certificate facts. Verdicts and
 detections are the detection layer's to check.
 """
 import datetime as dt
+import ipaddress
 import json
 from pathlib import Path
 
@@ -106,7 +107,7 @@ def _trusted_by_demo_ca(chain, name, at_us):
     root = x509.load_pem_x509_certificate((SCENARIOS / GROUND_TRUTH["trusted_ca_pem"]).read_bytes())
     certs = [x509.load_der_x509_certificate(bytes(der)) for der in chain]
     try:
-        subject = x509.IPAddress(__import__("ipaddress").ip_address(name))
+        subject = x509.IPAddress(ipaddress.ip_address(name))
     except ValueError:
         subject = x509.DNSName(name)
     when = dt.datetime.fromtimestamp(at_us / 1e6, tz=dt.timezone.utc)
