@@ -148,8 +148,12 @@ class Pki:
                                                serialization.NoEncryption()))
         return str(chain_path), str(key_path)
 
-    def leaf(self, dns_name: str, key_kind: str) -> ServerCert:
-        """A CA-signed server certificate for ``dns_name`` (cached: one key per server)."""
+    def leaf(self, dns_name: str, key_kind: str, not_before: dt.datetime | None = None,
+             days: int = 90) -> ServerCert:
+        """A CA-signed server certificate for ``dns_name`` (cached: one key per server).
+
+        Valid for ``days`` from ``not_before`` (default: 30 days before capture time).
+        """
         if dns_name in self._leaves:
             return self._leaves[dns_name]
         if key_kind == "ec":
@@ -158,16 +162,18 @@ class Pki:
         else:
             key, desc = rsa.generate_private_key(public_exponent=65537, key_size=2048), "RSA 2048"
             usage = _key_usage(digital_signature=True, key_encipherment=True)
+        not_before = not_before or CAPTURE_EPOCH - dt.timedelta(days=30)
         cert = self._sign(_name(CN=dns_name), self.inter.subject, key.public_key(), self.inter_key,
-                          CAPTURE_EPOCH - dt.timedelta(days=30), CAPTURE_EPOCH + dt.timedelta(days=60),
+                          not_before, not_before + dt.timedelta(days=days),
                           [(x509.BasicConstraints(ca=False, path_length=None), True),
                            (usage, True),
                            (x509.ExtendedKeyUsage([ExtendedKeyUsageOID.SERVER_AUTH]), False),
                            (x509.SubjectAlternativeName([x509.DNSName(dns_name)]), False)],
                           issuer_key=self.inter_key.public_key())
-        # Prove the chain is one a browser would accept at capture time.
+        # Prove the chain is one a browser would accept at capture time (or once issued).
         verifier = (verification.PolicyBuilder().store(verification.Store([self.root]))
-                    .time(CAPTURE_EPOCH).build_server_verifier(x509.DNSName(dns_name)))
+                    .time(max(CAPTURE_EPOCH, not_before))
+                    .build_server_verifier(x509.DNSName(dns_name)))
         verifier.verify(cert, [self.inter])
         chain_path, key_path = self._write(dns_name, [cert, self.inter], key)
         self._leaves[dns_name] = ServerCert(dns_name, (cert, self.inter), chain_path, key_path,
@@ -718,7 +724,7 @@ class Builder:
                  encap: Encap | None = None, sni: str | None = None, cert: ServerCert | None = None,
                  client_max: ssl.TLSVersion | None = None, client_alpn: tuple[str, ...] = BROWSER_ALPN,
                  downloads: tuple[int, ...] = (40_000,), uploads: tuple[int, ...] = (),
-                 method: str = "GET", **timing) -> FlowResult:
+                 method: str = "GET", client_port: int | None = None, **timing) -> FlowResult:
         """One TLS connection: real handshake, HTTP-ish exchanges, framed as TCP."""
         rng = _rng(self.seed, capture, index)
         sni = sni or server.name
@@ -729,7 +735,8 @@ class Builder:
         opts = TlsOptions(sni, client_max=client_max, server_max=server.max_version,
                           client_alpn=client_alpn, server_alpn=server.alpn)
         tr = make_tls_transcript(cert, opts, exchanges)
-        spec = FlowSpec(client_ip, rng.randint(32768, 60999), server.ip, server.port,
+        port = rng.randint(32768, 60999)  # drawn even when overridden: later draws stay put
+        spec = FlowSpec(client_ip, client_port or port, server.ip, server.port,
                         encap or plain_ethernet(client_ip), rtt_us=rng.randint(4_000, 40_000),
                         rate_toclient=rng.choice((3e6, 6e6, 11e6)), **timing)
         flow = frame_tcp(tr, spec, start_us, rng)
@@ -1016,34 +1023,49 @@ COUNT_FIELDS = ("proto", "src_ip", "src_port", "dest_ip", "dest_port", "vlan", "
                 "pkts_toserver", "pkts_toclient", "bytes_toserver", "bytes_toclient", "start", "end")
 
 
+def recount_capture(path: Path, cap: dict) -> list[dict | None]:
+    """Re-read one capture and prove its ground-truth counts from the packets alone.
+
+    Returns, per ground-truth flow, its reassembled TCP streams ({C2S, S2C}) or None
+    for UDP. Raises ValueError on any mismatch.
+    """
+    name = path.name
+    raw = path.read_bytes()
+    if hashlib.sha256(raw).hexdigest() != cap["sha256"]:
+        raise ValueError(f"{name}: sha256 differs from ground_truth.json; regenerate both together")
+    packets = read_capture(path)
+    if len(packets) != cap["packets"]:
+        raise ValueError(f"{name}: {len(packets)} packets, ground truth says {cap['packets']}")
+    try:
+        found, streams = recount(packets)
+    except ValueError as exc:
+        raise ValueError(f"{name}: {exc}") from exc
+    found_by_key = {(f["proto"], f["src_ip"], f["src_port"], f["dest_ip"], f["dest_port"]): f
+                    for f in found}
+    if len(found_by_key) != len(cap["flows"]):
+        raise ValueError(f"{name}: {len(found)} flows in the packets, {len(cap['flows'])} in truth")
+    out = []
+    for want in cap["flows"]:
+        key = (want["proto"], want["src_ip"], want["src_port"], want["dest_ip"], want["dest_port"])
+        got = found_by_key.get(key)
+        if got is None or any(got[k] != want[k] for k in COUNT_FIELDS):
+            raise ValueError(f"{name}: flow {key} recounts as {got}, ground truth {want}")
+        out.append(streams[(key[0],) + tuple(sorted([key[1:3], key[3:5]]))]
+                   if want["proto"] == "TCP" else None)
+    LOG.info("checked %s: %d packets, %d flows", name, len(packets), len(found))
+    return out
+
+
 def check(out_dir: Path, truth: dict, transcripts: dict[str, list[Transcript | None]] | None = None) -> None:
     """Re-read every capture and prove the ground truth from the packets. Raises on any mismatch."""
     total = 0
     for name, cap in truth["captures"].items():
         path = out_dir / name
-        raw = path.read_bytes()
-        total += len(raw)
-        if hashlib.sha256(raw).hexdigest() != cap["sha256"]:
-            raise ValueError(f"{name}: sha256 differs from ground_truth.json; regenerate both together")
-        packets = read_capture(path)
-        if len(packets) != cap["packets"]:
-            raise ValueError(f"{name}: {len(packets)} packets, ground truth says {cap['packets']}")
-        try:
-            found, streams = recount(packets)
-        except ValueError as exc:
-            raise ValueError(f"{name}: {exc}") from exc
-        found_by_key = {(f["proto"], f["src_ip"], f["src_port"], f["dest_ip"], f["dest_port"]): f
-                        for f in found}
-        if len(found_by_key) != len(cap["flows"]):
-            raise ValueError(f"{name}: {len(found)} flows in the packets, {len(cap['flows'])} in truth")
-        for i, want in enumerate(cap["flows"]):
-            key = (want["proto"], want["src_ip"], want["src_port"], want["dest_ip"], want["dest_port"])
-            got = found_by_key.get(key)
-            if got is None or any(got[k] != want[k] for k in COUNT_FIELDS):
-                raise ValueError(f"{name}: flow {key} recounts as {got}, ground truth {want}")
-            if want["proto"] != "TCP":
+        total += path.stat().st_size
+        for i, (want, st) in enumerate(zip(cap["flows"], recount_capture(path, cap))):
+            if st is None:
                 continue
-            st = streams[(key[0],) + tuple(sorted([key[1:3], key[3:5]]))]
+            key = (want["proto"], want["src_ip"], want["src_port"], want["dest_ip"], want["dest_port"])
             for direction in (C2S, S2C):
                 tls_records(bytes(st[direction]))  # whole records, nothing left over
                 tr = transcripts[name][i] if transcripts else None
@@ -1052,7 +1074,6 @@ def check(out_dir: Path, truth: dict, transcripts: dict[str, list[Transcript | N
             sni, version = hello_summary(bytes(st[C2S]), bytes(st[S2C]))
             if (sni, version) != (want["sni"], want["tls_version"]):
                 raise ValueError(f"{name}: {key} hello says {(sni, version)}, truth {want['sni']}")
-        LOG.info("checked %s: %d packets, %d flows", name, len(packets), len(found))
     if total > MAX_TOTAL_BYTES:
         raise ValueError(f"captures total {total} bytes, over the {MAX_TOTAL_BYTES}-byte budget")
 
