@@ -411,9 +411,15 @@ cdef void half_datagram(FlowTable *ft, Session *s, HalfStream *h, const uint8_t 
 
 
 cdef inline bint looks_like_quic_long_header(const uint8_t *p, uint32_t n) noexcept nogil:
-    # long header with the fixed bit, a non-zero version (0 is negotiation),
-    # and a DCID length QUIC allows
-    return n >= 7 and (p[0] & 0xC0) == 0xC0 and rd32(p + 1) != 0 and p[5] <= 20
+    """A client's first QUIC datagram: a long header with the fixed bit, a
+    version QUIC defines (v1, v2, the late drafts), a DCID length QUIC
+    allows, and the 1200-byte minimum of a client Initial (RFC 9000 14.1),
+    so that other UDP (a DNS id >= 0xC000, say) is not taken for QUIC."""
+    cdef uint32_t version
+    if n < 1200 or (p[0] & 0xC0) != 0xC0 or p[5] > 20:
+        return False
+    version = rd32(p + 1)
+    return version == 1 or version == <uint32_t>0x6B3343CF or (version & <uint32_t>0xFFFFFF00) == <uint32_t>0xFF000000
 
 
 # ------------------------------------------------------------ flow glue

@@ -192,6 +192,18 @@ def test_udp_that_is_not_quic_is_not_kept():
     assert taken == []
 
 
+def test_a_dns_query_whose_id_looks_like_a_long_header_is_not_quic():
+    query = bytes.fromhex("c3a1 0100 0001 0000 0000 0000") + b"\x07example\x03com\x00\x00\x01\x00\x01"
+    taken, _ = capture(udp_frames([(True, query), (False, query)]))
+    assert taken == []
+
+
+def test_a_long_header_with_an_unknown_version_is_not_quic():
+    datagram = bytes([0xC3]) + (0x12345678).to_bytes(4, "big") + bytes([8]) + bytes(1300)
+    taken, _ = capture(udp_frames([(True, datagram)]))
+    assert taken == []
+
+
 def test_handshake_memory_cap_bounds_buffers_and_counts_refusals():
     frames = []
     for i in range(2000):       # 2000 concurrent flows, each waiting for its server
