@@ -50,6 +50,9 @@ def build_parser() -> argparse.ArgumentParser:
     rp.add_argument("--tcp-timeout-established", type=float, metavar="SECONDS",
                     help="idle time, in packet time, after which an established TCP flow ends "
                          f"(default {defaults.tcp_timeout_established_s:g})")
+    rp.add_argument("--state", metavar="DIR",
+                    help="baseline state directory (SQLite), kept across runs and shared with "
+                         "live capture; without it every run starts with an empty baseline")
     rp.add_argument("-c", "--config", metavar="FILE",
                     help="TOML configuration file (see 'exfilwatch config show'); "
                          "the options above override it")
@@ -85,10 +88,11 @@ def main(argv=None) -> int:
                      "tcp_timeout_established_s": args.tcp_timeout_established}
         core = dataclasses.replace(settings.core,
                                    **{k: v for k, v in overrides.items() if v is not None})
+        settings = dataclasses.replace(settings, sections={**settings.sections, "core": core})
+        return run_replay(args, settings)
     except ConfigError as exc:
         print(f"exfilwatch: {exc}", file=sys.stderr)
         return EXIT_USAGE
-    return run_replay(args, core)
 
 
 def run_config(args) -> int:
@@ -100,12 +104,12 @@ def run_config(args) -> int:
     return EXIT_OK
 
 
-def run_replay(args, config: CoreConfig) -> int:
+def run_replay(args, settings) -> int:
     from .replay import replay   # the compiled core loads only when needed
 
     show_progress = not args.quiet and sys.stderr.isatty()
     try:
-        result = replay(args.files, args.output, config,
+        result = replay(args.files, args.output, settings, state_dir=args.state,
                         progress=Progress() if show_progress else None)
     except OSError as exc:
         print(f"exfilwatch: cannot write to {args.output}: {exc.strerror}.", file=sys.stderr)

@@ -191,13 +191,10 @@ class DetectionEngine:
     def _evaluate(self, key, flow, facts) -> dict | None:
         stats = self.aggregator.channel(key)
         external = key.external_ip
-        seen = self.baseline.lookup("dest_ip", external)
         view = ChannelView(
             key=key, stats=stats, flow=flow, session=facts,
             new_for_org=self._channel_new.get(key, frozenset()),
-            hosts_reaching=tuple(self.aggregator.hosts_reaching(external, self.cfg.short_window)),
-            destination_new=seen is not None and flow.end_us - seen.first_seen_us
-            <= self._short_window_us(),
+            early_hosts=self._early_hosts(external, flow.end_us),
             upload=self.baseline.upload_stats(key.internal_host, flow.end_us))
         findings = tuple(f for f in (d(view, self.cfg) for d in DETECTIONS) if f is not None)
         if not findings:
@@ -212,6 +209,18 @@ class DetectionEngine:
             certificate=facts.certificate if facts else None,
             fingerprints=facts.fingerprints if facts else None)
         return self.alerts.decide(candidate)
+
+    def _early_hosts(self, external: str, now_us: int) -> tuple:
+        """Internal hosts that first reached `external` soon after the
+        organisation first saw it (none once that sighting is old)."""
+        window_us = self.cfg.multi_host_window_s * 1_000_000
+        seen = self.baseline.lookup("dest_ip", external)
+        if seen is None or now_us - seen.first_seen_us > 2 * window_us:
+            return ()
+        hosts = self.aggregator.hosts_reaching(external, self.cfg.short_window)
+        return tuple(h for h in hosts
+                     if (first := self.baseline.host_entity("dest_ip", external, h))
+                     and first[0] - seen.first_seen_us <= window_us)
 
     def _short_window_us(self) -> int:
         return self.aggregator.window(self.cfg.short_window).seconds * 1_000_000

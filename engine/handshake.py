@@ -22,9 +22,12 @@ CLIENT_HELLO, SERVER_HELLO, CERTIFICATE, CERTIFICATE_REQUEST = 1, 2, 11, 13
 
 MAX_CHAIN_CERTIFICATES = 10          # DESIGN.md caps: certificates kept per chain
 
-# Ports where TLS is expected; TLS elsewhere is kept as a flag for detection.
-USUAL_TLS_PORTS = frozenset({443, 465, 636, 853, 989, 990, 992, 993, 994, 995, 5061, 5223,
-                             5671, 8443, 8883})
+# IANA's ports for TLS services (HTTPS, SMTPS, LDAPS, DoT, FTPS, telnets,
+# IMAPS, POP3S, SIPS, AMQPS, MQTT over TLS, NNTPS); TLS found elsewhere is
+# kept as a flag for detection. 8443 is not IANA's HTTPS port and is the
+# usual choice of ad-hoc servers, so it counts as unusual.
+USUAL_TLS_PORTS = frozenset({443, 465, 563, 636, 853, 989, 990, 992, 993, 994, 995, 5061,
+                             5671, 8883})
 
 
 def tls_version_name(version: int | None) -> str:

@@ -9,11 +9,12 @@ import os
 from dataclasses import dataclass, field
 
 from .capture import open_capture
-from .config import CoreConfig
+from .detect import DetectionEngine
 from .errors import CaptureError
 from .progress import Progress
 from .pipeline import SensorPipeline
 from .records import FlowRecord, Ja4sshRecord
+from .settings import Settings
 from .sinks.eve import EveFileSink, stats_event, to_eve
 
 log = logging.getLogger(__name__)
@@ -27,13 +28,16 @@ class ReplayResult:
     files_truncated: list = field(default_factory=list)
     flows_written: int = 0
     handshakes_written: int = 0
+    alerts: list = field(default_factory=list)
     counters: dict = field(default_factory=dict)
     interrupted: bool = False
 
 
-def replay(paths, out_dir: str, config: CoreConfig = CoreConfig(),
+def replay(paths, out_dir: str, settings: Settings = Settings(), state_dir: str | None = None,
            progress: Progress | None = None) -> ReplayResult:
-    pipeline = SensorPipeline(config)
+    pipeline = SensorPipeline(settings.core)
+    detection = DetectionEngine(settings.detection(), state_dir,
+                                source="replay:" + ",".join(os.path.basename(p) for p in paths))
     with EveFileSink(out_dir) as sink:
         result = ReplayResult(eve_path=sink.path)
 
@@ -44,6 +48,10 @@ def replay(paths, out_dir: str, config: CoreConfig = CoreConfig(),
                     result.flows_written += 1
                 elif not isinstance(rec, Ja4sshRecord):
                     result.handshakes_written += 1
+            for event in detection.process(records):
+                sink.write(event)
+                if event["event_type"] == "alert":
+                    result.alerts.append(event)
 
         try:
             for path in paths:
@@ -55,6 +63,7 @@ def replay(paths, out_dir: str, config: CoreConfig = CoreConfig(),
             if progress:
                 progress.finish()
             write(pipeline.finish())
+            detection.close()
             result.counters = pipeline.engine.counters()
             sink.write(stats_event(pipeline.engine.last_packet_us, result.counters, {
                 "files_read": len(result.files_read),

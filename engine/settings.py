@@ -12,9 +12,13 @@ from dataclasses import dataclass, field
 
 import tomli_w
 
+from .aggregate import AggregateConfig
 from .alerts import AlertConfig
 from .allowlist import AllowlistConfig
+from .baseline import BaselineConfig
 from .config import CoreConfig, from_table
+from .detect import DetectionSettings
+from .detections import DetectConfig
 from .geo import GeoConfig
 from .intel import IntelConfig
 from .scoring import CertScoringConfig
@@ -24,6 +28,9 @@ from .errors import ConfigError
 # table name -> config class; each layer registers its own here
 SECTIONS = {
     "core": CoreConfig,
+    "aggregate": AggregateConfig,
+    "baseline": BaselineConfig,
+    "detect": DetectConfig,
     "alerts": AlertConfig,
     "allowlist": AllowlistConfig,
     "intel": IntelConfig,
@@ -50,6 +57,13 @@ class Settings:
     @property
     def core(self) -> CoreConfig:
         return self.sections["core"]
+
+    def detection(self) -> DetectionSettings:
+        s = self.sections
+        return DetectionSettings(
+            detect=s["detect"], aggregate=s["aggregate"], baseline=s["baseline"],
+            alerts=s["alerts"], allowlist=s["allowlist"], intel=s["intel"], geo=s["geo"],
+            validation=s["validation"], cert_scoring=s["scoring.certificates"])
 
 
 def load_settings(path: str | None) -> Settings:

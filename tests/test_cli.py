@@ -38,7 +38,7 @@ def test_replay_writes_flow_records_and_a_closing_stats_record(tmp_path):
     result = run("replay", DEMO, "-o", tmp_path / "out", "--quiet")
     assert result.returncode == 0, result.stderr
     events = eve_events(tmp_path / "out")
-    assert {e["event_type"] for e in events[:-1]} == {"flow", "tls"}
+    assert {e["event_type"] for e in events[:-1]} == {"flow", "tls", "x509"}
     assert events[-1]["event_type"] == "stats"
     assert events[-1]["stats"]["capture"]["files_read"] == 1
     assert set(events[-1]["stats"]) >= {"decoder", "flow", "defrag", "tcp", "handshake", "capture"}

@@ -16,12 +16,13 @@ MB = 1_000_000
 class DetectConfig:
     """Tunables of the detections (bytes, seconds of packet time, points)."""
     # (a) large upload: bytes out in the short window, and out/in at least this
-    large_upload_bytes: int = 10 * MB
+    large_upload_bytes: int = 4 * MB
     large_upload_ratio: float = 2.0
     large_upload_points: int = 40
-    # (b) sustained transfer: bytes out in the long window over at least this much connection time
-    sustained_bytes: int = 25 * MB
-    sustained_min_duration_s: int = 1800
+    # (b) sustained transfer: bytes out in the long window, spread over at least this
+    # long (first to last packet of the channel): slow-and-low uploads included
+    sustained_bytes: int = 5 * MB
+    sustained_min_span_s: int = 7200
     sustained_points: int = 40
     # (c) new destination: new to the organisation, with at least this much upload
     new_destination_min_bytes: int = 1 * MB
@@ -36,9 +37,11 @@ class DetectConfig:
     beacon_min_interval_s: float = 10.0
     beacon_score_threshold: float = 0.8
     beacon_points: int = 40
-    # (g) several internal hosts reach one new destination in the short window
+    # (g) several internal hosts reach one destination within this long of the
+    # organisation's first sighting of it
     multi_host_min_hosts: int = 3
-    multi_host_points: int = 35
+    multi_host_window_s: int = 600
+    multi_host_points: int = 40
     # (h) threat intelligence and (i) high-risk country or ASN
     intel_points: int = 60
     high_risk_points: int = 40
@@ -78,6 +81,7 @@ class ChannelView:
     flow: object                       # the FlowRecord that triggered the evaluation
     session: SessionFacts | None
     new_for_org: frozenset             # novelty of the channel's first handshake
-    hosts_reaching: tuple = ()         # internal hosts reaching the external IP (short window)
-    destination_new: bool = False      # the external IP is new to the organisation
+    # internal hosts that first reached the external IP within multi_host_window_s
+    # of the organisation's first sighting of it (empty when that was longer ago)
+    early_hosts: tuple = ()
     upload: object = None              # engine.baseline.UploadStats of the host, today

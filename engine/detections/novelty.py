@@ -16,9 +16,9 @@ def new_destination(v: ChannelView, cfg: DetectConfig) -> Finding | None:
 
 
 def multi_host_new_destination(v: ChannelView, cfg: DetectConfig) -> Finding | None:
-    if not v.destination_new or len(v.hosts_reaching) < cfg.multi_host_min_hosts:
+    if len(v.early_hosts) < cfg.multi_host_min_hosts:
         return None
     return Finding("multi_host_new_destination", cfg.multi_host_points,
-                   f"{len(v.hosts_reaching)} internal hosts reached new destination "
-                   f"{v.key[1]} within {cfg.short_window}",
-                   {"hosts": list(v.hosts_reaching)})
+                   f"{len(v.early_hosts)} internal hosts reached {v.key[1]} within "
+                   f"{cfg.multi_host_window_s // 60} min of its first sighting",
+                   {"hosts": list(v.early_hosts)})

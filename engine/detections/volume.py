@@ -16,13 +16,13 @@ def large_upload(v: ChannelView, cfg: DetectConfig) -> Finding | None:
 
 def sustained_transfer(v: ChannelView, cfg: DetectConfig) -> Finding | None:
     w = v.stats.windows[cfg.long_window]
-    duration_s = w.duration_total_us / 1e6
-    if w.bytes_out < cfg.sustained_bytes or duration_s < cfg.sustained_min_duration_s:
+    span_s = (v.stats.last_seen_us - v.stats.first_seen_us) / 1e6
+    if w.bytes_out < cfg.sustained_bytes or span_s < cfg.sustained_min_span_s:
         return None
     return Finding("sustained_transfer", cfg.sustained_points,
-                   f"{w.bytes_out / MB:.1f} MB uploaded over {duration_s / 3600:.1f} h of "
-                   f"connections in {cfg.long_window} ({w.connections} connections)",
-                   {"bytes_out": w.bytes_out, "duration_s": round(duration_s),
+                   f"{w.bytes_out / MB:.1f} MB uploaded over {span_s / 3600:.1f} h "
+                   f"({w.connections} connections in {cfg.long_window})",
+                   {"bytes_out": w.bytes_out, "span_s": round(span_s),
                     "connections": w.connections, "window": cfg.long_window})
 
 
