@@ -483,23 +483,40 @@ class ChannelAggregator:
         return sorted({self._keys[s][0] for s in np.flatnonzero(mask)})
 
     def channel(self, key) -> ChannelStats | None:
-        slot = self._slots.get(tuple(key))
-        if slot is None:
-            return None
+        return self.channels([key]).get(tuple(key))
+
+    def channels(self, keys) -> dict:
+        """ChannelStats of several channels at once (key -> stats; unknown keys
+        are left out): one flush and one pass per window for the whole set,
+        so a batch of flows costs a batch, not a scan per flow."""
+        found = [(tuple(k), self._slots[tuple(k)]) for k in keys if tuple(k) in self._slots]
+        if not found:
+            return {}
         self._flush()
-        windows = {}
+        slots = np.array([s for _, s in found], dtype=np.intp)
+        per_window = {}
         for w in self._windows:
-            valid = w.valid(self.now_us)[slot]
-            out, inn = int(w.out[slot][valid].sum()), int(w.inn[slot][valid].sum())
-            windows[w.label] = WindowStats(
-                out, inn, out / max(inn, 1), int(w.conns[slot][valid].sum()),
-                int(w.dur_total[slot][valid].sum()),
-                int(w.dur_max[slot][valid].max()) if valid.any() else 0)
-        count, ring = self._ring_count[slot], self.config.beacon_ring
-        order = np.arange(max(count - ring, 0), count) % ring
-        return ChannelStats(self._keys[slot], int(self._first_seen[slot]),
-                            int(self._last_seen[slot]), count, windows,
-                            self._ring_ts[slot, order].copy(), self._ring_out[slot, order].copy())
+            now_b = self.now_us // w.bucket_us
+            epoch = w.epoch[slots]
+            valid = (epoch > now_b - w.nb) & (epoch <= now_b)
+            sums = {name: np.where(valid, getattr(w, name)[slots], 0).sum(axis=1)
+                    for name in ("out", "inn", "conns", "dur_total")}
+            sums["dur_max"] = np.where(valid, w.dur_max[slots], 0).max(axis=1)
+            per_window[w.label] = sums
+        out, ring = {}, self.config.beacon_ring
+        for i, (key, slot) in enumerate(found):
+            windows = {}
+            for label, s in per_window.items():
+                o, n = int(s["out"][i]), int(s["inn"][i])
+                windows[label] = WindowStats(o, n, o / max(n, 1), int(s["conns"][i]),
+                                             int(s["dur_total"][i]), int(s["dur_max"][i]))
+            count = self._ring_count[slot]
+            order = np.arange(max(count - ring, 0), count) % ring
+            out[key] = ChannelStats(self._keys[slot], int(self._first_seen[slot]),
+                                    int(self._last_seen[slot]), count, windows,
+                                    self._ring_ts[slot, order].copy(),
+                                    self._ring_out[slot, order].copy())
+        return out
 
     def __len__(self):
         return len(self._slots)

@@ -33,6 +33,7 @@ UNKNOWN_CHANNEL = frozenset({"new_destination", "untrusted_certificate", "nonsta
                              "multi_host_new_destination"})
 BLOCKLISTED = frozenset({"threat_intel", "high_risk_location"})
 KNOWN_EXFIL_PATTERNS = frozenset({"beaconing", "long_connection"})
+DESTINATION_SCOPED = frozenset({"multi_host_new_destination"})
 
 
 @dataclass(frozen=True, slots=True)
@@ -93,7 +94,9 @@ class AlertManager:
         if score < self.config.min_score:
             return None
         lead = max(c.findings, key=lambda f: f.points)
-        key = (c.channel, lead.detection)
+        # some findings are about the destination, whichever host: one alert for all
+        key = ((c.channel.external_ip, lead.detection) if lead.detection in DESTINATION_SCOPED
+               else (c.channel, lead.detection))
         last = self._last.get(key)
         if last and c.ts_us - last[0] < self.config.suppress_s * 1_000_000 \
                 and score < last[1] + self.config.rescore_points:

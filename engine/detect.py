@@ -38,6 +38,8 @@ DAY_US = 86_400 * 1_000_000
 MAX_PENDING_SESSIONS = 200_000      # handshakes whose flow record has not come yet
 MAX_CHANNEL_NOVELTY = 200_000       # channels whose first-handshake novelty is remembered
 MAX_X509_SEEN = 100_000             # (certificate, day) pairs already written
+MAX_RECENT_DESTINATIONS = 100_000   # destinations new to the organisation being watched
+MAX_CERT_SCORES = 50_000            # certificate scores cached
 
 
 @dataclass(frozen=True)
@@ -72,17 +74,33 @@ class DetectionEngine:
         self._sessions = {}           # flow_id -> SessionFacts
         self._channel_new = {}        # ChannelKey -> kinds new to the organisation
         self._x509_seen = set()
+        self._recent_dests = {}       # external IP -> (first sighting, {host: first_us})
+        self._learning_since = None   # packet time of the baseline's oldest observation
+        self._scores = {}             # (cert sha256, sni, validation status, day) -> CertScore
 
     def process(self, records) -> list:
-        """EVE events (x509, alert) caused by these pipeline records."""
+        """EVE events (x509, alert) caused by a batch of pipeline records.
+
+        Handshakes first (a flow's handshake always precedes its flow
+        record), then the flows; the channels the flows touched are
+        evaluated once per batch, with their window statistics fetched
+        together."""
         events = []
         for rec in records:
+            if isinstance(rec, (TlsSession, SshSession)):
+                events += self._session(rec)
+        touched = {}
+        for rec in records:
             if isinstance(rec, FlowRecord):
-                event = self._flow(rec)
+                hit = self._flow(rec)
+                if hit is not None:
+                    touched[hit[0]] = hit[1:]
+        if touched:
+            stats = self.aggregator.channels(touched)
+            for key, (flow, facts) in touched.items():
+                event = self._evaluate(key, stats[key], flow, facts)
                 if event:
                     events.append(event)
-            elif isinstance(rec, (TlsSession, SshSession)):
-                events += self._session(rec)
         return events
 
     def close(self):
@@ -118,6 +136,7 @@ class DetectionEngine:
         novelty = self.baseline.observe_many(observations)
         facts.new_for_org = tuple(sorted({o[0] for o, n in zip(observations, novelty)
                                           if n.new_for_org}))
+        self._note_destination(external, internal, r.at_us, "dest_ip" in facts.new_for_org)
         facts.allowlisted = self.allowlist.allows(
             flow_ip=external, sni=facts.sni, ja4=ja4,
             cert_sha256=cert.sha256 if cert else None,
@@ -148,10 +167,15 @@ class DetectionEngine:
 
     def _certificate(self, s: TlsSession, cert, facts) -> list:
         validation = self.validator.validate_session(s)
-        seen = self.baseline.lookup("cert_sha256", cert.sha256)
-        context = CertContext(sni=s.sni, at_us=s.record.at_us,
-                              first_seen_in_org="cert_sha256" in facts.new_for_org)
-        score = score_certificate(cert, validation, context, self.cert_scoring)
+        first_seen = "cert_sha256" in facts.new_for_org
+        key = (cert.sha256, s.sni, validation.status, first_seen, s.record.at_us // DAY_US)
+        score = self._scores.get(key)
+        if score is None:
+            context = CertContext(sni=s.sni, at_us=s.record.at_us, first_seen_in_org=first_seen)
+            score = score_certificate(cert, validation, context, self.cert_scoring)
+            if len(self._scores) >= MAX_CERT_SCORES:
+                self._scores.clear()
+            self._scores[key] = score
         facts.cert_score = score.score
         facts.certificate = {
             "subject": cert.subject, "issuerdn": cert.issuerdn, "sha256": cert.sha256,
@@ -166,10 +190,13 @@ class DetectionEngine:
         if len(self._x509_seen) >= MAX_X509_SEEN:
             self._x509_seen.clear()
         self._x509_seen.add(day)
+        seen = self.baseline.lookup("cert_sha256", cert.sha256)
         return [x509_event(cert, validation, score, seen.first_seen_us if seen else None, s.record)]
 
     # --------------------------------------------------------------- flows
-    def _flow(self, flow: FlowRecord) -> dict | None:
+    def _flow(self, flow: FlowRecord):
+        """Account a flow record; (channel key, flow, facts) when its
+        channel should be evaluated, else None."""
         facts = (self._sessions.get if flow.interim else self._sessions.pop)(flow.flow_id, None)
         delta = self.aggregator.add_flow(flow, sni=facts.sni if facts else None,
                                          service=facts.app_proto if facts else None)
@@ -186,15 +213,15 @@ class DetectionEngine:
             return None
         if facts is not None and facts.allowlisted:
             return None
-        return self._evaluate(key, flow, facts)
+        return key, flow, facts
 
-    def _evaluate(self, key, flow, facts) -> dict | None:
-        stats = self.aggregator.channel(key)
+    def _evaluate(self, key, stats, flow, facts) -> dict | None:
         external = key.external_ip
+        learnt = self._learnt(flow.end_us)
         view = ChannelView(
             key=key, stats=stats, flow=flow, session=facts,
-            new_for_org=self._channel_new.get(key, frozenset()),
-            early_hosts=self._early_hosts(external, flow.end_us),
+            new_for_org=self._channel_new.get(key, frozenset()) if learnt else frozenset(),
+            early_hosts=self._early_hosts(external) if learnt else (),
             upload=self.baseline.upload_stats(key.internal_host, flow.end_us))
         findings = tuple(f for f in (d(view, self.cfg) for d in DETECTIONS) if f is not None)
         if not findings:
@@ -210,17 +237,32 @@ class DetectionEngine:
             fingerprints=facts.fingerprints if facts else None)
         return self.alerts.decide(candidate)
 
-    def _early_hosts(self, external: str, now_us: int) -> tuple:
-        """Internal hosts that first reached `external` soon after the
-        organisation first saw it (none once that sighting is old)."""
-        window_us = self.cfg.multi_host_window_s * 1_000_000
-        seen = self.baseline.lookup("dest_ip", external)
-        if seen is None or now_us - seen.first_seen_us > 2 * window_us:
-            return ()
-        hosts = self.aggregator.hosts_reaching(external, self.cfg.short_window)
-        return tuple(h for h in hosts
-                     if (first := self.baseline.host_entity("dest_ip", external, h))
-                     and first[0] - seen.first_seen_us <= window_us)
+    def _learnt(self, now_us: int) -> bool:
+        """Has the baseline learnt long enough for novelty to mean something?"""
+        if self._learning_since is None:
+            self._learning_since = self.baseline.earliest_us()
+        return self._learning_since is not None and \
+            now_us - self._learning_since >= self.cfg.learning_s * 1_000_000
+
+    def _note_destination(self, external: str, host: str, at_us: int, new_for_org: bool):
+        """Remember which hosts reach a destination the organisation has just
+        met, and when each first did (for the several-hosts detection)."""
+        if new_for_org:
+            if len(self._recent_dests) >= MAX_RECENT_DESTINATIONS:
+                del self._recent_dests[next(iter(self._recent_dests))]
+            self._recent_dests[external] = (at_us, {host: at_us})
+        elif external in self._recent_dests:
+            first, hosts = self._recent_dests[external]
+            if at_us - first > self.cfg.multi_host_window_s * 1_000_000:
+                del self._recent_dests[external]
+            else:
+                hosts.setdefault(host, at_us)
+
+    def _early_hosts(self, external: str) -> tuple:
+        """Internal hosts that reached `external` within the multi-host window
+        of the organisation's first sighting of it."""
+        entry = self._recent_dests.get(external)
+        return tuple(sorted(entry[1])) if entry else ()
 
     def _short_window_us(self) -> int:
         return self.aggregator.window(self.cfg.short_window).seconds * 1_000_000

@@ -24,6 +24,9 @@ class DetectConfig:
     sustained_bytes: int = 5 * MB
     sustained_min_span_s: int = 7200
     sustained_points: int = 40
+    # novelty means nothing while the baseline is empty: the new-destination
+    # detections wait until it has learnt for this long (packet time)
+    learning_s: int = 3600
     # (c) new destination: new to the organisation, with at least this much upload
     new_destination_min_bytes: int = 1 * MB
     new_destination_points: int = 25
