@@ -273,7 +273,7 @@ class SqliteBaseline:
         self._ent: dict = {}                 # (kind, value) -> [first, last], not yet written
         self._enth: dict = {}                # (kind, value, host) -> [first, last]
         self._new_hosts: dict = {}           # (kind, value) -> keys of hosts new since the last write
-        self._upl: dict = {}                 # (host, day) -> this run's total for the day
+        self._upl: dict = {}                 # host -> {day: this run's total for the day}
         self._upl_dirty: set = set()
         self._upl_added: dict = {}           # (host, day) -> bytes to add (days left memory)
         self._min_mem_day = -1               # days before it were let go of (see add_upload)
@@ -428,11 +428,12 @@ class SqliteBaseline:
         if ts_us > self.now_us:
             self.now_us = ts_us
         key = (host, day)
-        if day < self._min_mem_day and key not in self._upl:
+        days = self._upl.setdefault(host, {})
+        if day < self._min_mem_day and day not in days:
             # this run already wrote and let go of the day: add to what it wrote
             self._upl_added[key] = self._upl_added.get(key, 0) + bytes_out
             return
-        self._upl[key] = self._upl.get(key, 0) + bytes_out
+        days[day] = days.get(day, 0) + bytes_out
         self._upl_dirty.add(key)
 
     def _day_totals(self, host, first_day, last_day) -> dict:
@@ -446,8 +447,8 @@ class SqliteBaseline:
                     and day >= self._min_mem_day:
                 continue
             totals[day] = totals.get(day, 0) + value
-        for (h, day), value in self._upl.items():
-            if h == host and first_day <= day <= last_day:
+        for day, value in self._upl.get(host, {}).items():
+            if first_day <= day <= last_day:
                 totals[day] = totals.get(day, 0) + value
         for (h, day), value in self._upl_added.items():
             if h == host and first_day <= day <= last_day:
@@ -465,7 +466,7 @@ class SqliteBaseline:
         totals = self._day_totals(host, day - days, day)
         first = self._db.execute("SELECT MIN(day) FROM upload_day WHERE host = ?",
                                  (host,)).fetchone()[0]
-        mem_days = [d for (h, d) in self._upl if h == host]
+        mem_days = list(self._upl.get(host, ()))
         candidates = [d for d in ([first] if first is not None else []) + mem_days]
         start = max(min(candidates), day - days) if candidates else day
         history = [totals.get(d, 0) for d in range(start, day)]
@@ -491,7 +492,7 @@ class SqliteBaseline:
                                                 in self._ent.items()])
                 db.executemany(_UPSERT_HOST, [(k, v, h, f, l) for (k, v, h), (f, l)
                                               in self._enth.items()])
-                db.executemany(_REPLACE_UPLOAD, [(h, d, self.source, self._upl[(h, d)])
+                db.executemany(_REPLACE_UPLOAD, [(h, d, self.source, self._upl[h][d])
                                                  for (h, d) in self._upl_dirty])
                 db.executemany(_ADD_UPLOAD, [(h, d, self.source, b)
                                              for (h, d), b in self._upl_added.items()])
@@ -507,9 +508,10 @@ class SqliteBaseline:
             self.counters["batches"] += 1
             # keep this run's totals of the newest two days only (bounded memory)
             newest = self.now_us // DAY_US
-            if any(d < newest - 1 for (_h, d) in self._upl):
+            if any(d < newest - 1 for days in self._upl.values() for d in days):
                 self._min_mem_day = newest - 1
-                self._upl = {k: v for k, v in self._upl.items() if k[1] >= newest - 1}
+                self._upl = {h: kept for h, days in self._upl.items()
+                             if (kept := {d: v for d, v in days.items() if d >= newest - 1})}
         if self.now_us >= self._next_prune_us:
             self._next_prune_us = self.now_us + self.config.prune_interval_s * 1_000_000
             self.prune()

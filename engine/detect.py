@@ -77,6 +77,7 @@ class DetectionEngine:
         self._recent_dests = {}       # external IP -> (first sighting, {host: first_us})
         self._learning_since = None   # packet time of the baseline's oldest observation
         self._scores = {}             # (cert sha256, sni, validation status, day) -> CertScore
+        self._host_today = {}         # internal host -> (day, bytes uploaded that day)
 
     def process(self, records) -> list:
         """EVE events (x509, alert) caused by a batch of pipeline records.
@@ -86,9 +87,9 @@ class DetectionEngine:
         evaluated once per batch, with their window statistics fetched
         together."""
         events = []
-        for rec in records:
-            if isinstance(rec, (TlsSession, SshSession)):
-                events += self._session(rec)
+        sessions = [rec for rec in records if isinstance(rec, (TlsSession, SshSession))]
+        if sessions:
+            events += self._sessions_batch(sessions)
         touched = {}
         for rec in records:
             if isinstance(rec, FlowRecord):
@@ -107,14 +108,37 @@ class DetectionEngine:
         self.baseline.close()
 
     # ---------------------------------------------------------- handshakes
-    def _session(self, s) -> list:
+    def _sessions_batch(self, sessions) -> list:
+        """Facts of a batch of handshakes; the baseline is asked once for all."""
+        started, observations = [], []
+        for s in sessions:
+            begun = self._session_facts(s)
+            if begun is not None:
+                obs = session_observations(begun[1], s.record.at_us, dest_ip=begun[2],
+                                           sni=begun[0].sni, ja4=begun[0].fingerprints.get("ja4"),
+                                           cert_sha256=begun[3].sha256 if begun[3] else None)
+                started.append((s, begun, len(observations), len(obs)))
+                observations += obs
+        novelty = self.baseline.observe_many(observations) if observations else []
+        events = []
+        for s, (facts, internal, external, cert), first, count in started:
+            facts.new_for_org = tuple(sorted({o[0] for o, n in zip(
+                observations[first:first + count], novelty[first:first + count]) if n.new_for_org}))
+            self._note_destination(external, internal, s.record.at_us,
+                                   "dest_ip" in facts.new_for_org)
+            if cert is not None and cert.parse_error is None:
+                events += self._certificate(s, cert, facts)
+        return events
+
+    def _session_facts(self, s):
+        """(facts, internal host, external host, leaf certificate) of a
+        handshake between an internal and an external host, else None."""
         r = s.record
         internal, external = self._ends(r.src_ip, r.dest_ip)
         if internal is None:
-            return []
+            return None
         facts = SessionFacts(kind="ssh" if isinstance(s, SshSession) else
                              ("quic" if s.transport == "quic" else "tls"))
-        events = []
         cert = None
         if isinstance(s, TlsSession):
             facts.sni = s.sni
@@ -130,27 +154,18 @@ class DetectionEngine:
             hassh = s.hassh()
             if hassh:
                 facts.fingerprints = {"hassh": hassh[1]}
-        ja4 = facts.fingerprints.get("ja4")
-        observations = session_observations(internal, r.at_us, dest_ip=external, sni=facts.sni,
-                                            ja4=ja4, cert_sha256=cert.sha256 if cert else None)
-        novelty = self.baseline.observe_many(observations)
-        facts.new_for_org = tuple(sorted({o[0] for o, n in zip(observations, novelty)
-                                          if n.new_for_org}))
-        self._note_destination(external, internal, r.at_us, "dest_ip" in facts.new_for_org)
         facts.allowlisted = self.allowlist.allows(
-            flow_ip=external, sni=facts.sni, ja4=ja4,
+            flow_ip=external, sni=facts.sni, ja4=facts.fingerprints.get("ja4"),
             cert_sha256=cert.sha256 if cert else None,
             cert_sha1=cert.sha1_fingerprint if cert else None,
             issuer=cert.issuerdn if cert else None)
         facts.intel = self._intel(external, facts, cert)
         info = self.geo.lookup(external)
         facts.geo = tuple(str(g) for g in self.high_risk.reasons(info, ip=external))
-        if cert is not None and cert.parse_error is None:
-            events += self._certificate(s, cert, facts)
         self._sessions[r.flow_id] = facts
         if len(self._sessions) > MAX_PENDING_SESSIONS:
             del self._sessions[next(iter(self._sessions))]
-        return events
+        return facts, internal, external, cert
 
     def _intel(self, external, facts, cert) -> tuple:
         hits = list(self.intel.match_ip(external))
@@ -205,6 +220,10 @@ class DetectionEngine:
         key = ChannelKey(*delta.key)
         if delta.bytes_out:
             self.baseline.add_upload(delta.internal_host, delta.at_us, delta.bytes_out)
+            day = delta.at_us // DAY_US
+            last_day, total = self._host_today.get(delta.internal_host, (day, 0))
+            self._host_today[delta.internal_host] = (
+                day, (total if last_day == day else 0) + delta.bytes_out)
         if facts is not None and key not in self._channel_new:
             if len(self._channel_new) >= MAX_CHANNEL_NOVELTY:
                 del self._channel_new[next(iter(self._channel_new))]
@@ -222,7 +241,7 @@ class DetectionEngine:
             key=key, stats=stats, flow=flow, session=facts,
             new_for_org=self._channel_new.get(key, frozenset()) if learnt else frozenset(),
             early_hosts=self._early_hosts(external) if learnt else (),
-            upload=self.baseline.upload_stats(key.internal_host, flow.end_us))
+            upload=self._upload_stats(key.internal_host, flow.end_us))
         findings = tuple(f for f in (d(view, self.cfg) for d in DETECTIONS) if f is not None)
         if not findings:
             return None
@@ -236,6 +255,14 @@ class DetectionEngine:
             certificate=facts.certificate if facts else None,
             fingerprints=facts.fingerprints if facts else None)
         return self.alerts.decide(candidate)
+
+    def _upload_stats(self, host: str, now_us: int):
+        """The host's upload history, asked of the store only when today's
+        volume could matter (the store query is the costly part)."""
+        day, today = self._host_today.get(host, (None, 0))
+        if day != now_us // DAY_US or today < self.cfg.host_deviation_min_bytes:
+            return None
+        return self.baseline.upload_stats(host, now_us)
 
     def _learnt(self, now_us: int) -> bool:
         """Has the baseline learnt long enough for novelty to mean something?"""
