@@ -45,7 +45,7 @@ _SURICATA_READ = re.compile(r"read (\d+) files?, (\d+) packets")
 
 def available(tool: str) -> str | None:
     """None when ``tool`` can run here, else the reason it cannot."""
-    if tool in ("exfilwatch", "exfilwatch-full"):
+    if tool.startswith("exfilwatch"):
         try:
             import engine._core  # noqa: F401  (the compiled core is the thing measured)
             import engine.capture  # noqa: F401
@@ -90,6 +90,16 @@ def run_exfilwatch_full(path: Path) -> int:
     return packets
 
 
+def run_exfilwatch_replay(path: Path) -> int:
+    """What `exfilwatch replay` does: the pipeline, certificates, detections
+    and alerts, EVE written to a temporary directory."""
+    from engine.replay import replay
+
+    with tempfile.TemporaryDirectory(prefix="exw-replay-") as tmp:
+        result = replay([str(path)], tmp)
+    return result.counters["packets"]
+
+
 def run_dpkt(path: Path) -> int:
     flows = dpkt_baseline.count_flows(path)
     return sum(c.pkts_toserver + c.pkts_toclient for c in flows.values())
@@ -123,6 +133,7 @@ def run_nfstream(path: Path) -> int:
 RUNNERS = {
     "exfilwatch": run_exfilwatch,
     "exfilwatch-full": run_exfilwatch_full,
+    "exfilwatch-replay": run_exfilwatch_replay,
     "dpkt": run_dpkt,
     "suricata": run_suricata,
     "nfstream": run_nfstream,
