@@ -142,6 +142,17 @@ def print_summary(result) -> None:
             dst = f"{f['dest_ip']}:{f.get('dest_port', '-')}"
             print(f"  {f['src_ip']:>39} -> {dst:<45} {f['flow']['bytes_toserver']:>12,} B up "
                   f"{f['flow']['bytes_toclient']:>12,} B down")
+    if result.alerts:
+        print(f"Alerts ({len(result.alerts)}):")
+        for a in result.alerts[:10]:
+            x = a["exfil"]
+            print(f"  [{x['score']:>3}] {a['alert']['signature']}: {a['src_ip']} -> "
+                  f"{a['dest_ip']}:{a['dest_port']}"
+                  + (f"  ESCALATE to Tier 2 ({x['escalation_reason']})" if x["escalate"] else ""))
+            for reason in x["reasons"]:
+                print(f"        - {reason}")
+    else:
+        print("No alerts.")
     for path, message in result.files_failed:
         print(f"Not read: {message}")
     for path in result.files_truncated:

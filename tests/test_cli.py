@@ -99,6 +99,8 @@ def test_summary_names_the_largest_upload_and_where_eve_json_is(tmp_path):
     assert result.returncode == 0
     assert "203.0.113.66:8443" in result.stdout.split("Largest uploads")[1].splitlines()[1]
     assert str(tmp_path / "out" / "eve.json") in result.stdout
+    assert "EXFIL large upload over an encrypted channel: 10.1.0.23 -> 203.0.113.66:8443" \
+        in result.stdout
 
 
 def test_eve_lines_with_undecodable_wire_bytes_are_still_json():
