@@ -52,6 +52,7 @@ from typing import NamedTuple
 
 import numpy as np
 
+from .config import from_table
 from .errors import ConfigError
 from .netscope import DEFAULT_HOME_NET, EXTERNAL, INBOUND, INTERNAL, NetScope
 
@@ -129,20 +130,10 @@ class AggregateConfig:
     @classmethod
     def from_table(cls, table: dict, where: str = "aggregate") -> "AggregateConfig":
         """The config from a parsed TOML table, e.g. tomllib.load(f)["aggregate"]."""
-        if not isinstance(table, dict):
-            raise ConfigError(f"Configuration key '{where}' must be a table; got {table!r}.")
-        known = {f.name for f in fields(cls)}
-        for key in table:
-            if key not in known:
-                raise ConfigError(f"Configuration key '{where}.{key}' is not known; the keys of "
-                                  f"'{where}' are {', '.join(sorted(known))}.")
         try:
-            return cls(**table)
-        except ConfigError as err:
-            message = str(err)
-            if where != "aggregate":
-                message = message.replace("'aggregate.", f"'{where}.")
-            raise ConfigError(message) from None
+            return from_table(cls, table, where)
+        except ConfigError as err:     # range checks name the default table
+            raise ConfigError(str(err).replace("'aggregate.", f"'{where}.")) from None
 
 
 def _int_range(cfg, name, low, high, where):

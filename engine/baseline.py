@@ -44,6 +44,7 @@ import sqlite3
 import statistics
 from typing import Iterable, NamedTuple, Protocol, runtime_checkable
 
+from .config import from_table
 from .errors import ConfigError
 
 log = logging.getLogger(__name__)
@@ -135,16 +136,9 @@ class BaselineConfig:
 
     @classmethod
     def from_table(cls, table: dict, where: str = "baseline") -> "BaselineConfig":
-        if not isinstance(table, dict):
-            raise ConfigError(f"Configuration key '{where}' must be a table; got {table!r}.")
-        known = {f.name for f in fields(cls)}
-        for key in table:
-            if key not in known:
-                raise ConfigError(f"Configuration key '{where}.{key}' is not known; the keys of "
-                                  f"'{where}' are {', '.join(sorted(known))}.")
         try:
-            return cls(**table)
-        except ConfigError as err:
+            return from_table(cls, table, where)
+        except ConfigError as err:     # range checks name the default table
             raise ConfigError(str(err).replace("'baseline.", f"'{where}.")) from None
 
 
