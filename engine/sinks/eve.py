@@ -5,6 +5,7 @@ them unchanged; timestamps are RFC 3339 with microseconds and offset.
 """
 import json
 import os
+from functools import lru_cache
 
 import orjson
 from datetime import datetime, timezone
@@ -22,8 +23,13 @@ _TCP_FLAG_NAMES = (
 def format_timestamp(us: int) -> str:
     """Packet time in microseconds -> '2024-01-02T03:04:05.123456+00:00'."""
     seconds, micros = divmod(us, 1_000_000)
-    dt = datetime.fromtimestamp(seconds, tz=timezone.utc).replace(microsecond=micros)
-    return dt.isoformat(timespec="microseconds")
+    return f"{_second(seconds)}.{micros:06d}+00:00"
+
+
+@lru_cache(maxsize=4096)
+def _second(seconds: int) -> str:
+    # records of one batch share few seconds: format each second once
+    return datetime.fromtimestamp(seconds, tz=timezone.utc).strftime("%Y-%m-%dT%H:%M:%S")
 
 
 def _header(rec, event_type: str, timestamp_us: int) -> dict:
