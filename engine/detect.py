@@ -40,6 +40,7 @@ MAX_CHANNEL_NOVELTY = 200_000       # channels whose first-handshake novelty is 
 MAX_X509_SEEN = 100_000             # (certificate, day) pairs already written
 MAX_RECENT_DESTINATIONS = 100_000   # destinations new to the organisation being watched
 MAX_CERT_SCORES = 50_000            # certificate scores cached
+MAX_HOSTS_TODAY = 1_000_000         # internal hosts whose upload today is tracked
 
 
 @dataclass(frozen=True)
@@ -221,6 +222,8 @@ class DetectionEngine:
         if delta.bytes_out:
             self.baseline.add_upload(delta.internal_host, delta.at_us, delta.bytes_out)
             day = delta.at_us // DAY_US
+            if len(self._host_today) >= MAX_HOSTS_TODAY:
+                self._host_today.clear()     # only gates a query; starting over is safe
             last_day, total = self._host_today.get(delta.internal_host, (day, 0))
             self._host_today[delta.internal_host] = (
                 day, (total if last_day == day else 0) + delta.bytes_out)
