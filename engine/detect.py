@@ -16,6 +16,7 @@ from .allowlist import Allowlist, AllowlistConfig
 from .baseline import BaselineConfig, SqliteBaseline, open_state, session_observations
 from .detections import ChannelView, DetectConfig, SessionFacts
 from .detections import beaconing, channel, novelty, reputation, volume
+from .fingerprints.ja4x import ja4x
 from .geo import GeoConfig, GeoLookup, HighRiskPolicy
 from .handshake import SshSession, TlsSession
 from .intel import IntelConfig, IntelSet
@@ -207,7 +208,8 @@ class DetectionEngine:
             self._x509_seen.clear()
         self._x509_seen.add(day)
         seen = self.baseline.lookup("cert_sha256", cert.sha256)
-        return [x509_event(cert, validation, score, seen.first_seen_us if seen else None, s.record)]
+        return [x509_event(cert, validation, score, seen.first_seen_us if seen else None, s.record,
+                           ja4x=ja4x(cert))]
 
     # --------------------------------------------------------------- flows
     def _flow(self, flow: FlowRecord):

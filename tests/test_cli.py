@@ -143,3 +143,14 @@ def test_replay_takes_its_caps_from_the_config_file_and_the_options_override_it(
     result = run("replay", PCAPS / "benign_browsing.pcap", "-o", tmp_path / "b", "-q", "-c", path,
                  "--max-flows", "1000")
     assert eve_events(tmp_path / "b")[-1]["stats"]["flow"]["evicted_memcap"] == 0
+
+
+def test_x509_records_carry_validation_score_and_ja4x(tmp_path):
+    result = run("replay", PCAPS / "exfil_tls_selfsigned.pcap", "-o", tmp_path / "out", "-q")
+    assert result.returncode == 0
+    x509 = [e["x509"] for e in eve_events(tmp_path / "out") if e["event_type"] == "x509"]
+    selfsigned = next(x for x in x509 if "Internet Widgits" in x["subject"])
+    assert selfsigned["ja4x"].count("_") == 2
+    assert selfsigned["validation"]["status"] in ("self_signed", "untrusted")
+    assert selfsigned["score"] >= 40
+    assert "self_signed" in {r["id"] for r in selfsigned["reasons"]}
