@@ -34,9 +34,10 @@ def read_eve(path: Path) -> list:
 
 
 @pytest.fixture
-def lab(tmp_path):
+def lab(tmp_path, request):
     """Namespaces, a TLS server on SERVER_ADDR:PORT and `exfilwatch live` on
-    the client's veth end, writing stats every 0.2 s; all gone afterwards."""
+    the client's veth end, writing stats every 0.2 s; all gone afterwards.
+    Parametrized indirectly, the parameter is more configuration (TOML)."""
     root = mint_root()
     leaf = mint_leaf(root, SNI)
     cert, key = tmp_path / "server.pem", tmp_path / "server.key"
@@ -46,7 +47,7 @@ def lab(tmp_path):
                                            serialization.PrivateFormat.PKCS8,
                                            serialization.NoEncryption()))
     config = tmp_path / "exfilwatch.toml"
-    config.write_text(CONFIG)
+    config.write_text(CONFIG + getattr(request, "param", ""))
     out = tmp_path / "out"
     procs = []
     with VethPair() as net:
@@ -157,6 +158,25 @@ def test_sigterm_during_a_transfer_still_writes_the_flow(lab):
     assert flows[0]["flow"]["bytes_toserver"] > 1 << 16
     assert any(e["event_type"] == "tls" and e["flow_id"] == flows[0]["flow_id"] for e in events)
     assert events[-1]["event_type"] == "stats"
+
+
+@pytest.mark.parametrize("lab", ["[core]\ntcp_timeout_closed_s = 1.0\n"], indirect=True)
+def test_idle_interface_times_flows_out_on_the_wall_clock(lab):
+    net, sensor, eve = lab
+    client = upload(net, 100_000)
+    out, err = client.communicate(timeout=60)
+    assert client.returncode == 0, err
+    client_port = int(out.split()[0])
+    # no packet comes after the FIN exchange: only the wall clock can end the flow
+    deadline = time.monotonic() + 15
+    while not client_flows(read_eve(eve), client_port):
+        assert sensor.poll() is None, sensor.communicate()[1].decode()
+        assert time.monotonic() < deadline, "the closed flow did not time out while idle"
+        time.sleep(0.1)
+    rc, err = stop(sensor)
+    assert rc == 0, err
+    flows = client_flows(read_eve(eve), client_port)
+    assert len(flows) == 1 and flows[0]["flow"]["reason"] == "timeout"
 
 
 def test_live_errors_name_the_problem(tmp_path):
