@@ -8,8 +8,8 @@ from collections import Counter
 
 from . import __version__
 from .config import CoreConfig
-from .live import LiveOptions
-from .errors import ConfigError
+from .live import LiveOptions, open_interface, run_live
+from .errors import CaptureError, ConfigError
 from .settings import load_settings, render_settings
 from .progress import Progress
 
@@ -175,8 +175,6 @@ def run_replay(args, settings) -> int:
 
 def run_live_command(args, settings) -> int:
     import threading
-    from .errors import CaptureError
-    from .live import open_interface, run_live  # noqa: the handle opens only here
 
     stop = threading.Event()
 
