@@ -36,7 +36,7 @@ from engine._core import CapfileScanner
 from engine.errors import CaptureError
 
 __all__ = ["Batch", "CaptureReader", "open_capture", "DEFAULT_BATCH_SIZE",
-           "BACKENDS", "dlt_to_linktype"]
+           "BACKENDS", "dlt_to_linktype", "batch_arrays", "libpcap_batch"]
 
 log = logging.getLogger(__name__)
 
@@ -102,6 +102,30 @@ class Batch:
         """A copy of packet ``i``'s captured bytes (tests and debugging)."""
         off = int(self.offsets[i])
         return bytes(memoryview(self.buf)[off:off + int(self.caplens[i])])
+
+
+def batch_arrays(n: int) -> tuple:
+    """Per-packet arrays for batches of up to ``n`` packets (offsets,
+    caplens, wirelens, ts_us, linktypes), to be reused batch after batch."""
+    return (np.empty(n, np.uint64), np.empty(n, np.uint32), np.empty(n, np.uint32),
+            np.empty(n, np.int64), np.empty(n, np.uint16))
+
+
+def libpcap_batch(data: bytes, meta: bytes, linktype: int, arrays: tuple) -> Batch:
+    """The Batch of one pcapy-ng ``next_batch`` result (a savefile's or a
+    live handle's), written into ``arrays`` from batch_arrays(); ``meta``
+    holds at most as many packets as the arrays. libpcap's batch metadata
+    has no original length: wirelens are the caplens."""
+    offsets, caplens, wirelens, ts_us, linktypes = arrays
+    m = np.frombuffer(meta, dtype=np.uint32).reshape(-1, 4)  # sec, usec, offset, caplen
+    n = m.shape[0]
+    np.multiply(m[:, 0], 1_000_000, out=ts_us[:n], dtype=np.int64)
+    ts_us[:n] += m[:, 1]
+    offsets[:n] = m[:, 2]
+    caplens[:n] = m[:, 3]
+    wirelens[:n] = m[:, 3]
+    linktypes[:n] = linktype
+    return Batch(data, offsets[:n], caplens[:n], wirelens[:n], ts_us[:n], linktypes[:n], n)
 
 
 class CaptureReader:
@@ -207,10 +231,7 @@ class CaptureReader:
 
     def _alloc(self):
         if self._arrays is None:
-            n = self.batch_size
-            self._arrays = (np.empty(n, np.uint64), np.empty(n, np.uint32),
-                            np.empty(n, np.uint32), np.empty(n, np.int64),
-                            np.empty(n, np.uint16))
+            self._arrays = batch_arrays(self.batch_size)
         return self._arrays
 
     def _iter_native(self) -> Iterator[Batch]:
@@ -276,19 +297,10 @@ class CaptureReader:
             yield self._libpcap_batch(data, meta, linktype)
 
     def _libpcap_batch(self, data: bytes, meta: bytes, linktype: int) -> Batch:
-        offsets, caplens, wirelens, ts_us, linktypes = self._alloc()
-        m = np.frombuffer(meta, dtype=np.uint32).reshape(-1, 4)  # sec, usec, offset, caplen
-        n = m.shape[0]
-        np.multiply(m[:, 0], 1_000_000, out=ts_us[:n], dtype=np.int64)
-        ts_us[:n] += m[:, 1]
-        offsets[:n] = m[:, 2]
-        caplens[:n] = m[:, 3]
-        wirelens[:n] = m[:, 3]
-        linktypes[:n] = linktype
-        self.packets_read += n
-        self.bytes_read += int(caplens[:n].sum(dtype=np.uint64))
-        return Batch(data, offsets[:n], caplens[:n], wirelens[:n], ts_us[:n],
-                     linktypes[:n], n)
+        batch = libpcap_batch(data, meta, linktype, self._alloc())
+        self.packets_read += batch.count
+        self.bytes_read += int(batch.caplens.sum(dtype=np.uint64))
+        return batch
 
     def _salvage_libpcap(self):
         import pcapy

@@ -8,7 +8,8 @@ from collections import Counter
 
 from . import __version__
 from .config import CoreConfig
-from .errors import ConfigError
+from .live import LiveOptions, open_interface, run_live
+from .errors import CaptureError, ConfigError
 from .settings import load_settings, render_settings
 from .progress import Progress
 
@@ -58,6 +59,41 @@ def build_parser() -> argparse.ArgumentParser:
                          "the options above override it")
     rp.add_argument("-v", "--verbose", action="store_true", help="log debug messages")
 
+    lp = sub.add_parser(
+        "live",
+        help="capture from a network interface and write EVE JSON records",
+        description="Capture from a network interface with libpcap and write DIR/eve.json "
+                    "as replay does, plus a `stats` record every --stats-interval seconds "
+                    "with the kernel's received and dropped packet counts. SIGINT or SIGTERM "
+                    "stops the capture: every open flow is written (reason \"shutdown\"), "
+                    "then a last `stats` record, and the exit status is 0. Capturing needs "
+                    "root or the CAP_NET_RAW capability (CAP_NET_ADMIN for promiscuous mode). "
+                    "Exit status 1: the interface cannot be captured on or the BPF filter is "
+                    "invalid; 2: bad arguments, configuration or output directory.",
+    )
+    lp.add_argument("-i", "--interface", required=True, metavar="IFACE",
+                    help="network interface to capture on")
+    lp.add_argument("-o", "--output", required=True, metavar="DIR",
+                    help="output directory (created if missing); eve.json is written there")
+    live_defaults = LiveOptions("-")
+    lp.add_argument("--bpf", metavar="EXPR", help="BPF capture filter, as tcpdump takes it")
+    lp.add_argument("--snaplen", type=_positive_int, default=live_defaults.snaplen, metavar="N",
+                    help=f"bytes kept per packet (default {live_defaults.snaplen})")
+    lp.add_argument("--buffer-mb", type=_positive_int, default=live_defaults.buffer_mb,
+                    metavar="N", help="kernel capture buffer in MiB "
+                                      f"(default {live_defaults.buffer_mb})")
+    lp.add_argument("--stats-interval", type=_positive_float, metavar="SECONDS",
+                    default=live_defaults.stats_interval_s,
+                    help=f"write a stats record this often (default {live_defaults.stats_interval_s:g})")
+    lp.add_argument("--state", metavar="DIR",
+                    help="baseline state directory (SQLite), kept across runs and shared with "
+                         "replay; without it every run starts with an empty baseline")
+    lp.add_argument("-c", "--config", metavar="FILE",
+                    help="TOML configuration file (see 'exfilwatch config show')")
+    lp.add_argument("-q", "--quiet", action="store_true",
+                    help="no status line on stderr at each stats record")
+    lp.add_argument("-v", "--verbose", action="store_true", help="log debug messages")
+
     cp = sub.add_parser("config", help="show or check the configuration",
                         description="Show the effective configuration (defaults, or a file "
                                     "merged over them) as TOML, or check a configuration file.")
@@ -68,6 +104,20 @@ def build_parser() -> argparse.ArgumentParser:
     check = csub.add_parser("check", help="validate a configuration file; exit 2 if it is wrong")
     check.add_argument("file", metavar="FILE")
     return parser
+
+
+def _positive_int(text: str) -> int:
+    value = int(text)
+    if value < 1:
+        raise argparse.ArgumentTypeError(f"must be a positive integer, not {text}")
+    return value
+
+
+def _positive_float(text: str) -> float:
+    value = float(text)
+    if not value > 0:
+        raise argparse.ArgumentTypeError(f"must be a positive number, not {text}")
+    return value
 
 
 def _stop_on_sigterm(signum, frame):
@@ -84,11 +134,13 @@ def main(argv=None) -> int:
         if args.command == "config":
             return run_config(args)
         settings = load_settings(args.config)
-        overrides = {"max_flows": args.max_flows,
-                     "tcp_timeout_established_s": args.tcp_timeout_established}
+        overrides = {"max_flows": getattr(args, "max_flows", None),
+                     "tcp_timeout_established_s": getattr(args, "tcp_timeout_established", None)}
         core = dataclasses.replace(settings.core,
                                    **{k: v for k, v in overrides.items() if v is not None})
         settings = dataclasses.replace(settings, sections={**settings.sections, "core": core})
+        if args.command == "live":
+            return run_live_command(args, settings)
         return run_replay(args, settings)
     except ConfigError as exc:
         print(f"exfilwatch: {exc}", file=sys.stderr)
@@ -119,6 +171,46 @@ def run_replay(args, settings) -> int:
     if result.interrupted:
         return EXIT_INTERRUPTED
     return EXIT_INPUT_ERROR if result.files_failed else EXIT_OK
+
+
+def run_live_command(args, settings) -> int:
+    import threading
+
+    stop = threading.Event()
+
+    def request_stop(signum, frame):
+        # reading stops at the next batch; the flows are flushed, nothing is lost
+        stop.set()
+
+    signal.signal(signal.SIGTERM, request_stop)
+    signal.signal(signal.SIGINT, request_stop)
+    options = LiveOptions(args.interface, bpf=args.bpf, snaplen=args.snaplen,
+                          buffer_mb=args.buffer_mb, stats_interval_s=args.stats_interval)
+    try:
+        handle = open_interface(options)
+    except CaptureError as exc:
+        print(f"exfilwatch: {exc}", file=sys.stderr)
+        return EXIT_INPUT_ERROR
+    try:
+        result = run_live(handle, args.output, settings, state_dir=args.state, stop=stop,
+                          on_stats=None if args.quiet else _print_status)
+    except OSError as exc:
+        print(f"exfilwatch: cannot write to {args.output}: {exc.strerror}.", file=sys.stderr)
+        return EXIT_USAGE
+    finally:
+        handle.close()
+    if not args.quiet:
+        print(f"exfilwatch: stopped; {result.flows_written:,} flow records, "
+              f"{len(result.alerts)} alerts in {result.eve_path}.", file=sys.stderr)
+    return EXIT_OK
+
+
+def _print_status(event) -> None:
+    s = event["stats"]
+    c = s["capture"]
+    print(f"exfilwatch: {c['interface']}: {s['decoder']['pkts']:,} packets, "
+          f"{s['flow']['active']:,} flows open, kernel received {c['kernel_packets']:,} "
+          f"dropped {c['kernel_drops']:,} (interface {c['kernel_ifdrops']:,}).", file=sys.stderr)
 
 
 def print_summary(result) -> None:

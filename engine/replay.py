@@ -33,6 +33,31 @@ class ReplayResult:
     interrupted: bool = False
 
 
+class RecordWriter:
+    """Pipeline records -> their EVE events, then the detection layer's
+    x509 and alert events for them, into one sink. Replay and live capture
+    both write through it; the tallies go to ``tally`` (flows_written,
+    handshakes_written, alerts), a ReplayResult or a LiveResult."""
+
+    def __init__(self, sink, detection: DetectionEngine, tally):
+        self.sink = sink
+        self.detection = detection
+        self.tally = tally
+
+    def __call__(self, records) -> None:
+        tally = self.tally
+        for rec in records:
+            self.sink.write(to_eve(rec))
+            if isinstance(rec, FlowRecord):
+                tally.flows_written += 1
+            elif not isinstance(rec, Ja4sshRecord):
+                tally.handshakes_written += 1
+        for event in self.detection.process(records):
+            self.sink.write(event)
+            if event["event_type"] == "alert":
+                tally.alerts.append(event)
+
+
 def replay(paths, out_dir: str, settings: Settings = Settings(), state_dir: str | None = None,
            progress: Progress | None = None) -> ReplayResult:
     pipeline = SensorPipeline(settings.core)
@@ -40,19 +65,7 @@ def replay(paths, out_dir: str, settings: Settings = Settings(), state_dir: str 
                                 source="replay:" + ",".join(os.path.basename(p) for p in paths))
     with EveFileSink(out_dir) as sink:
         result = ReplayResult(eve_path=sink.path)
-
-        def write(records):
-            for rec in records:
-                sink.write(to_eve(rec))
-                if isinstance(rec, FlowRecord):
-                    result.flows_written += 1
-                elif not isinstance(rec, Ja4sshRecord):
-                    result.handshakes_written += 1
-            for event in detection.process(records):
-                sink.write(event)
-                if event["event_type"] == "alert":
-                    result.alerts.append(event)
-
+        write = RecordWriter(sink, detection, result)
         try:
             for path in paths:
                 _replay_file(path, pipeline, write, result, progress)

@@ -271,6 +271,11 @@ class EveFileSink:
         self._file.write(encode_event(event) + b"\n")
         self.events_written += 1
 
+    def flush(self) -> None:
+        """Hand the buffered lines to the OS (live capture, after each stats
+        record, so that readers of eve.json see the records so far)."""
+        self._file.flush()
+
     def close(self) -> None:
         self._file.close()
 
