@@ -10,6 +10,9 @@ it is what `make test-sanitize` and the fuzz runs use. Python must then be
 started with the sanitizer runtime preloaded, e.g.
     LD_PRELOAD=$(gcc -print-file-name=libasan.so) ASAN_OPTIONS=detect_leaks=0
 (CPython leaks by design at exit, so leak detection stays off).
+EXFILWATCH_SANITIZE=fuzz adds -fsanitize=fuzzer-no-link (clang only: CC=clang)
+so that atheris sees coverage of the C code; run it with atheris's own
+runtime preloaded instead, LD_PRELOAD=<atheris.path()>/asan_with_fuzzer.so.
 """
 import os
 
@@ -21,10 +24,13 @@ def _switch(name: str) -> bool:
 
 
 SANITIZE = _switch("EXFILWATCH_SANITIZE")
+FUZZ_COVERAGE = os.environ.get("EXFILWATCH_SANITIZE") == "fuzz"
 DEBUG = _switch("EXFILWATCH_DEBUG") or SANITIZE
 
 SANITIZER_FLAGS = ["-fsanitize=address,undefined", "-fno-omit-frame-pointer",
                    "-fno-sanitize-recover=undefined"]
+if FUZZ_COVERAGE:
+    SANITIZER_FLAGS[0] += ",fuzzer-no-link"
 if SANITIZE:
     compile_args = ["-O1", "-g"] + SANITIZER_FLAGS
     link_args = SANITIZER_FLAGS
