@@ -12,6 +12,7 @@ atheris.FuzzedDataProvider) so that fuzz/make_seeds.py can *encode* real
 traffic into the same layout and the replay does not depend on atheris.
 """
 import contextlib
+import logging
 import struct
 import sys
 from pathlib import Path
@@ -77,8 +78,17 @@ def fuzzing_imports(module_name: str):
     return atheris.instrument_imports(include=["engine"])
 
 
+class _FormatAndDiscard(logging.Handler):
+    """Formats every log record (a bad format string is a bug the fuzzer
+    should see) without printing millions of warnings about fuzzed input."""
+
+    def emit(self, record: logging.LogRecord) -> None:
+        self.format(record)
+
+
 def main(test_one_input) -> None:
     """Run `test_one_input` under libFuzzer with this process's argv."""
     import atheris
+    logging.basicConfig(level=logging.INFO, handlers=[_FormatAndDiscard()])
     atheris.Setup(sys.argv, test_one_input)
     atheris.Fuzz()

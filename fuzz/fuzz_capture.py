@@ -6,6 +6,7 @@ Input: [u8 mode][file bytes]; mode bit 0 picks a batch size of 1 instead of
 64 (batch boundaries), bit 1 the libpcap backend instead of "auto".
 CaptureError is the documented answer to a file that is not a capture.
 """
+import atexit
 import os
 import tempfile
 
@@ -18,6 +19,7 @@ with fuzzing_imports(__name__):
 
 _FD, PATH = tempfile.mkstemp(prefix="exfilwatch-fuzz-", suffix=".cap")
 os.close(_FD)
+atexit.register(lambda: os.path.exists(PATH) and os.unlink(PATH))
 
 
 def TestOneInput(data: bytes) -> None:
