@@ -41,3 +41,100 @@ bench: env
 
 clean:
 	rm -rf $(VENV) build *.egg-info engine/_core.c engine/*.so out
+
+# --- Robustness: sanitizer build and fuzzing (issue 7) ----------------------
+# `make test-sanitize` copies the tree into build/sanitize/, builds the core
+# there with EXFILWATCH_SANITIZE=1 (ASan + UBSan + Cython bounds checks, gcc)
+# and runs the unit and conformance tests against that copy (~1 min); the
+# in-place engine/_core*.so that `make test` uses is never touched. By hand:
+#   EXFILWATCH_SANITIZE=1 python setup.py build_ext --inplace      (in a copy)
+#   LD_PRELOAD=$(gcc -print-file-name=libasan.so) ASAN_OPTIONS=detect_leaks=0 python -m pytest tests
+# `make fuzz FUZZ_SECONDS=600` runs every fuzz/fuzz_*.py target that long
+# (default 60 s) against the release build, where atheris sees the Python
+# layers' coverage only. FUZZ_BUILD=sanitize runs them against a clang build
+# in build/sanitize-fuzz/ (EXFILWATCH_SANITIZE=fuzz: ASan + UBSan + libFuzzer
+# coverage of the C code, atheris's asan_with_fuzzer.so preloaded); that is
+# the one that finds memory bugs, and needs clang (apt-get install clang).
+# `make fuzz-smoke` runs each target for 30 s (8 targets: ~5 min).
+# Seeds come from pcaps/ and ../shared/corpus (fuzz/make_seeds.py ->
+# build/fuzz-seeds/); the growing corpus is kept in build/fuzz-corpus/,
+# crashes land in build/fuzz-crashes/<target>/: copy each into
+# tests/regressions/<target>/, where tests/test_regressions.py replays it.
+EXFILWATCH_CORPUS ?= $(abspath ..)/shared/corpus
+FUZZ_SECONDS ?= 60
+FUZZ_BUILD ?= release
+FUZZ_TARGETS := $(sort $(wildcard fuzz/fuzz_*.py))
+FUZZ_STAMP := $(VENV)/.fuzz-deps-installed
+SEEDS_DIR := build/fuzz-seeds
+SEEDS_STAMP := $(SEEDS_DIR)/.built
+TREE_FILES = git ls-files -co --exclude-standard -z -- engine tests fuzz setup.py pyproject.toml README.md
+SANITIZE_DEPS := $(DEPS_STAMP) $(CORE_SOURCES) $(wildcard fuzz/*.py tests/*.py)
+ASAN_OPTIONS_ := detect_leaks=0:abort_on_error=1:allocator_may_return_null=1
+UBSAN_OPTIONS_ := print_stacktrace=1:halt_on_error=1
+CLANG ?= $(shell command -v clang || command -v clang-14)
+
+.PHONY: test-sanitize fuzz fuzz-smoke fuzz-seeds
+
+# $(call sanitized_copy,DIR,EXFILWATCH_SANITIZE value,compiler environment)
+define sanitized_copy
+	rm -rf $(1) && mkdir -p $(1)
+	$(TREE_FILES) | xargs -0 tar cf - | tar xf - -C $(1)
+	ln -s $(abspath pcaps) $(1)/pcaps
+	rm -f $(1)/engine/_core.c $(1)/engine/*.so
+	cd $(1) && $(3) EXFILWATCH_SANITIZE=$(2) $(abspath $(BIN))/python setup.py -q build_ext --inplace
+	touch $(1)/.core-built
+endef
+
+build/sanitize/.core-built: $(SANITIZE_DEPS)
+	$(call sanitized_copy,build/sanitize,1,)
+
+build/sanitize-fuzz/.core-built: $(SANITIZE_DEPS) $(FUZZ_STAMP)
+	@test -n "$(CLANG)" || { echo "FUZZ_BUILD=sanitize needs clang (apt-get install clang)."; exit 1; }
+	$(call sanitized_copy,build/sanitize-fuzz,fuzz,CC=$(CLANG) LDSHARED="$(CLANG) -shared")
+
+# the wall-clock throughput tests (test_*sustain*, *are_fast*) measure the
+# release build; under ASan's allocator they only measure ASan
+SANITIZE_PYTEST_ARGS ?= -k "not sustain and not are_fast"
+
+test-sanitize: build/sanitize/.core-built
+	cd build/sanitize && EXFILWATCH_CORPUS=$(EXFILWATCH_CORPUS) \
+	    LD_PRELOAD=$$($${CC:-gcc} -print-file-name=libasan.so) \
+	    ASAN_OPTIONS=$(ASAN_OPTIONS_) UBSAN_OPTIONS=$(UBSAN_OPTIONS_) \
+	    $(abspath $(BIN))/python -m pytest -q -p no:cacheprovider $(SANITIZE_PYTEST_ARGS) tests
+
+$(FUZZ_STAMP): $(DEPS_STAMP)
+	$(BIN)/python -m pip install -q "atheris>=2.3"
+	touch $@
+
+$(SEEDS_STAMP): fuzz/make_seeds.py fuzz/common.py | $(CORE_STAMP)
+	EXFILWATCH_CORPUS=$(EXFILWATCH_CORPUS) $(BIN)/python fuzz/make_seeds.py $(SEEDS_DIR)
+	touch $@
+
+fuzz-seeds: $(SEEDS_STAMP)
+
+ifeq ($(FUZZ_BUILD),sanitize)
+FUZZ_DIR := build/sanitize-fuzz
+FUZZ_DEPS := build/sanitize-fuzz/.core-built
+FUZZ_ENV = LD_PRELOAD=$$($(abspath $(BIN))/python -c 'import atheris; print(atheris.path())')/asan_with_fuzzer.so \
+    ASAN_OPTIONS=$(ASAN_OPTIONS_) UBSAN_OPTIONS=$(UBSAN_OPTIONS_)
+else
+FUZZ_DIR := .
+FUZZ_DEPS := $(CORE_STAMP)
+FUZZ_ENV :=
+endif
+
+fuzz: $(FUZZ_DEPS) $(FUZZ_STAMP) $(SEEDS_STAMP)
+	@for t in $(FUZZ_TARGETS); do \
+	    name=$$(basename $$t .py); \
+	    corpus=$(abspath build/fuzz-corpus)/$$name; crashes=$(abspath build/fuzz-crashes)/$$name; \
+	    mkdir -p $$corpus $$crashes; \
+	    echo "== $$name: $(FUZZ_SECONDS) s against the $(FUZZ_BUILD) build"; \
+	    ( cd $(FUZZ_DIR) && $(FUZZ_ENV) $(abspath $(BIN))/python $$t \
+	        -max_total_time=$(FUZZ_SECONDS) -print_final_stats=1 -rss_limit_mb=4096 -timeout=20 \
+	        -artifact_prefix=$$crashes/ $$corpus $(abspath $(SEEDS_DIR))/$$name \
+	        2>&1 | grep -v '^INFO: Instrumenting' ) ; \
+	    test -z "$$(ls -A $$crashes)" || { echo "$$name: crashes in $$crashes"; exit 1; }; \
+	done
+
+fuzz-smoke:
+	$(MAKE) fuzz FUZZ_SECONDS=30

@@ -90,8 +90,12 @@ cdef class FlowEngine:
         cdef const uint16_t[::1] linktypes = batch.linktypes
         cdef Py_ssize_t n = batch.count, i
         cdef size_t buflen = buf.shape[0]
+        cdef const uint8_t *base
         if n == 0:
             return
+        # a batch of zero-length frames has an empty buffer: &buf[0] would
+        # index past its end (IndexError in the bounds-checked builds)
+        base = &buf[0] if buflen > 0 else <const uint8_t *> b""
         if offsets.shape[0] < n or caplens.shape[0] < n or ts_us.shape[0] < n \
                 or linktypes.shape[0] < n:
             raise ValueError("batch arrays are shorter than batch.count")
@@ -100,12 +104,12 @@ cdef class FlowEngine:
                 # frames were scanned a whole batch ago and have left the
                 # cache: fetch the headers of a frame a few packets ahead
                 if i + FRAME_PREFETCH < n and offsets[i + FRAME_PREFETCH] < buflen:
-                    __builtin_prefetch(&buf[0] + offsets[i + FRAME_PREFETCH])
-                    __builtin_prefetch(&buf[0] + offsets[i + FRAME_PREFETCH] + 64)
+                    __builtin_prefetch(base + offsets[i + FRAME_PREFETCH])
+                    __builtin_prefetch(base + offsets[i + FRAME_PREFETCH] + 64)
                 if offsets[i] + caplens[i] > buflen:
                     self.out_of_bounds += 1
                     continue
-                self._packet(&buf[0] + offsets[i], caplens[i], linktypes[i], ts_us[i])
+                self._packet(base + offsets[i], caplens[i], linktypes[i], ts_us[i])
 
     cdef inline void _packet(self, const uint8_t *frame, uint32_t caplen, uint16_t linktype,
                              int64_t ts_us) noexcept nogil:

@@ -280,7 +280,10 @@ class CaptureReader:
     def _iter_libpcap(self) -> Iterator[Batch]:
         import pcapy
         offsets, caplens, wirelens, ts_us, linktypes = self._alloc()
-        linktype = dlt_to_linktype(self._pcap.datalink())
+        # libpcap keeps bits above 16 of a pcap header's link type field (it
+        # masks only the FCS bits), which overflow the uint16 linktypes array;
+        # keep the low 16 bits, as the native scanner does (_cf_linktype)
+        linktype = dlt_to_linktype(self._pcap.datalink()) & 0xFFFF
         while not self._closed:
             try:
                 data, meta = self._pcap.next_batch(self.batch_size)
