@@ -19,6 +19,7 @@ import os
 from Cython.Build import cythonize
 from setuptools import Extension, setup
 
+
 def _switch(name: str) -> bool:
     return os.environ.get(name, "") not in ("", "0")
 

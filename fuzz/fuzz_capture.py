@@ -6,7 +6,6 @@ Input: [u8 mode][file bytes]; mode bit 0 picks a batch size of 1 instead of
 64 (batch boundaries), bit 1 the libpcap backend instead of "auto".
 CaptureError is the documented answer to a file that is not a capture.
 """
-import atexit
 import os
 import tempfile
 
@@ -17,9 +16,9 @@ with fuzzing_imports(__name__):
     from engine.capture import open_capture
     from engine.errors import CaptureError
 
-_FD, PATH = tempfile.mkstemp(prefix="exfilwatch-fuzz-", suffix=".cap")
-os.close(_FD)
-atexit.register(lambda: os.path.exists(PATH) and os.unlink(PATH))
+# one path per process, written and removed by every input (libFuzzer ends
+# the process with exit(), which skips Python's atexit handlers)
+PATH = os.path.join(tempfile.gettempdir(), f"exfilwatch-fuzz-{os.getpid()}.cap")
 
 
 def TestOneInput(data: bytes) -> None:
@@ -27,10 +26,16 @@ def TestOneInput(data: bytes) -> None:
     mode = r.u8()
     with open(PATH, "wb") as fh:
         fh.write(r.rest())
+    try:
+        _read(PATH, 1 if mode & 1 else 64, "libpcap" if mode & 2 else "auto")
+    finally:
+        os.unlink(PATH)
+
+
+def _read(path: str, batch_size: int, backend: str) -> None:
     engine = FlowEngine()
     try:
-        reader = open_capture(PATH, 1 if mode & 1 else 64,
-                              backend="libpcap" if mode & 2 else "auto")
+        reader = open_capture(path, batch_size, backend=backend)
     except CaptureError:
         return
     with reader:
