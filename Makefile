@@ -94,7 +94,7 @@ build/sanitize-fuzz/.core-built: $(SANITIZE_DEPS) $(FUZZ_STAMP)
 
 # the wall-clock throughput tests (test_*sustain*, *are_fast*) measure the
 # release build; under ASan's allocator they only measure ASan
-SANITIZE_PYTEST_ARGS ?= -k "not sustain and not are_fast"
+SANITIZE_PYTEST_ARGS ?=
 
 test-sanitize: build/sanitize/.core-built
 	cd build/sanitize && EXFILWATCH_CORPUS=$(EXFILWATCH_CORPUS) \

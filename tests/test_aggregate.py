@@ -1,5 +1,4 @@
 """Channel aggregation over packet-time windows (engine/aggregate.py)."""
-import time
 
 import numpy as np
 import pytest
@@ -271,31 +270,16 @@ def test_batched_application_matches_one_by_one():
         assert sa.tolist() == sb.tolist()
 
 
-def test_aggregation_sustains_100k_records_per_second_on_a_steady_channel_set():
-    # measured ~280k records/s: 200 hosts x 25 destinations, every record a new flow
-    records = [flow(flow_id=i, src=f"10.0.0.{i % 200}", dst=f"198.51.100.{i % 25}",
-                    start=T0 + i * 1000, out=i) for i in range(100_000)]
-    agg = ChannelAggregator()
-    t0 = time.perf_counter()
-    for r in records:
-        agg.add_flow(r, sni="x.example")
-    agg.channels_over("1h", bytes_out=1)
-    elapsed = time.perf_counter() - t0
-    assert elapsed < 1.0, f"{100_000 / elapsed:.0f} records/s"
-
-
 def test_aggregation_with_every_record_a_new_channel_stays_bounded_and_usable():
-    # the adversarial case (measured ~48k records/s, most of it first touch of
-    # the channel arrays' memory): the cap holds and eviction keeps up
+    # the adversarial case: the cap holds and eviction keeps up (its speed is
+    # measured in benchmarks/test_bench_layers.py)
     records = [flow(flow_id=i, src=f"10.0.{i % 50}.{i % 200}", dst=f"198.51.{i % 97}.{i % 250}",
                     start=T0 + i * 1000, out=i) for i in range(60_000)]
     agg = ChannelAggregator(AggregateConfig(max_channels=20_000))
-    t0 = time.perf_counter()
     for r in records:
         agg.add_flow(r, sni="x.example")
-    elapsed = time.perf_counter() - t0
     assert len(agg) <= 20_000 and agg.stats()["evicted_cap"] >= 40_000
-    assert elapsed < 4.0, f"{60_000 / elapsed:.0f} records/s"
+    assert len(agg.channels_over("1h", bytes_out=1)) > 0
 
 
 # ---------------------------------------------------------------- end to end

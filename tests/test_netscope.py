@@ -1,5 +1,4 @@
 """home_net parsing and flow orientation (engine/netscope.py)."""
-import time
 
 import numpy as np
 import pytest
@@ -112,11 +111,3 @@ def test_cache_is_bounded(monkeypatch):
     assert len(scope._cache) <= 8
 
 
-def test_orient_sustains_100k_flows_per_second():
-    scope = NetScope(["10.0.0.0/8", "2001:db8::/32"])
-    flows = [flow(f"10.0.{i % 256}.{i % 200}", f"198.51.{i % 100}.{i % 250}")
-             for i in range(100_000)]
-    t0 = time.perf_counter()
-    for f in flows:
-        scope.orient(f)
-    assert time.perf_counter() - t0 < 1.0
