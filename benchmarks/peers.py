@@ -60,12 +60,13 @@ def available(tool: str) -> str | None:
 
 
 def run_exfilwatch(path: Path) -> int:
-    """The flow-only pipeline in-process: reader batches into the core, then flush."""
+    """The flow-only pipeline in-process (handshake capture off): reader
+    batches into the core, then flush."""
     from engine._core import FlowEngine
     from engine.capture import open_capture
     from engine.config import CoreConfig
 
-    eng = FlowEngine(CoreConfig())
+    eng = FlowEngine(CoreConfig(capture_handshakes=False))
     with open_capture(path) as reader:
         for batch in reader:
             eng.process(batch)

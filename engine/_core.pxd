@@ -297,6 +297,7 @@ cdef struct FlowTable:
     uint64_t timed_out
     int64_t next_sweep_us
     int64_t interim_us       # period of interim records of long flows (0: none)
+    bint capture_handshakes  # False: flow-only, every flow bypassed from its first packet
     uint64_t interims
     HandshakeEnd *handshakes # handshakes waiting to be taken at the batch boundary
     uint32_t n_handshakes

@@ -68,6 +68,7 @@ cdef class FlowEngine:
         frag_table_init(&self.frags, config.max_fragment_sets,
                         _seconds_to_us(config.fragment_timeout_s))
         self.table.interim_us = _seconds_to_us(config.interim_interval_s)
+        self.table.capture_handshakes = config.capture_handshakes
         self.table.hs_bytes_cap = config.handshake_bytes_per_direction
         self.table.hs_preamble_cap = config.handshake_preamble_bytes
         self.table.ooo_max = config.max_ooo_segments

@@ -338,6 +338,8 @@ cdef int32_t flow_create(FlowTable *ft, FlowKey *k, uint64_t h, int64_t now_us) 
     f.st.first_us = now_us
     f.interim_mark_us = now_us
     f.st.state = FS_NEW
+    if not ft.capture_handshakes:
+        f.hs_state = HS_BYPASS
     flow_index_insert(ft, <uint32_t>slot)
     lru_append(ft, slot, flow_timeout_class(f))
     ft.active += 1

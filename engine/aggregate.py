@@ -45,7 +45,7 @@ Bounds (all in AggregateConfig, all counted in `stats()`):
   (a flow that ended by timeout long ago) counts only in the longer windows
   it still falls into (`late_records` counts records missing from any).
 """
-from dataclasses import dataclass, field, fields
+from dataclasses import dataclass, field
 import logging
 import re
 from typing import NamedTuple

@@ -23,6 +23,8 @@ class CoreConfig:
     interim_interval_s: float = 300.0
     max_fragment_sets: int = 1024
     fragment_timeout_s: float = 60.0
+    # False makes the core flow-only: no handshake is captured or parsed
+    capture_handshakes: bool = True
     # handshake capture: bytes kept per direction until the handshake is over
     handshake_bytes_per_direction: int = 64 * 1024
     # plaintext (STARTTLS, proxy) bytes a direction may send before TLS starts

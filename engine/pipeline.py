@@ -4,7 +4,6 @@ sessions, JA4SSH windows, flows) in the order they happened."""
 from ._core import FlowEngine
 from .config import CoreConfig
 from .handshake import HandshakeInterpreter, SshSession
-from .records import FlowRecord
 
 
 def app_proto_of(session) -> str:

@@ -4,7 +4,6 @@ link type, then every take_* / expire / flush / counters call.
 Input: [u8 config][frames...], each frame
 [u8 linktype index][u8 ts delta ms][u16 extra wire bytes][u16 len][bytes].
 """
-import sys
 
 import numpy as np
 

@@ -16,7 +16,6 @@ import tempfile
 from dataclasses import dataclass, replace
 from pathlib import Path
 
-from engine.aggregate import AggregateConfig
 from engine.allowlist import AllowlistConfig
 from engine.replay import replay
 from engine.settings import Settings

@@ -7,7 +7,7 @@ import random
 
 import pytest
 
-from batches import make_batch, run_engine
+from batches import make_batch
 from conversations import (handshake_message, segments, tcp_frames, tls_record, udp_frames)
 from engine._core import FlowEngine
 from engine.config import CoreConfig
@@ -216,3 +216,12 @@ def test_handshake_memory_cap_bounds_buffers_and_counts_refusals():
     engine.flush()
     engine.take_handshakes()
     assert engine.counters()["handshake.memory_bytes"] == 0
+
+
+def test_flow_only_mode_captures_no_handshake_and_counts_the_same():
+    frames = tcp_frames(segments(TLS12))
+    taken, engine = capture(frames, CoreConfig(capture_handshakes=False))
+    assert taken == [] and engine.counters()["handshake.memory_bytes"] == 0
+    _, with_capture = capture(frames)
+    only = engine.counters()
+    assert only["flows_created"] == with_capture.counters()["flows_created"] == 1
