@@ -25,7 +25,7 @@ $(DEPS_STAMP): pyproject.toml | $(BIN)/python
 	touch $@
 
 $(CORE_STAMP): $(DEPS_STAMP) $(CORE_SOURCES)
-	$(BIN)/python -m pip install -q --no-build-isolation --no-deps -e .
+	PYTHONWARNINGS=ignore $(BIN)/python -m pip install -q --no-build-isolation --no-deps -e .
 	touch $@
 
 env: $(CORE_STAMP)
