@@ -35,6 +35,7 @@ approves every flow whose certificate it issued.
 from dataclasses import dataclass
 import re
 
+from .config import require_table
 from .errors import ConfigError
 from .intel import DomainTable, IpRangeTable, ip_range, normalize_domain, normalize_fingerprint
 
@@ -65,13 +66,7 @@ class AllowlistConfig:
     @classmethod
     def from_table(cls, table, where="allowlist"):
         """Validate a parsed TOML table; ConfigError names the full key."""
-        if not isinstance(table, dict):
-            raise ConfigError(f"Configuration key '{where}' must be a table, not {table!r}.")
-        for key in table:
-            if key not in _KEYS:
-                raise ConfigError(
-                    f"Configuration key '{where}.{key}' is not known; the keys of '{where}' "
-                    f"are {', '.join(_KEYS)}.")
+        require_table(table, where, _KEYS)
         out = {}
         for key, check in (("ips", _check_ip), ("domains", _check_domain),
                            ("cert_fingerprints", _check_fingerprint),

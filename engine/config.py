@@ -76,17 +76,24 @@ def _type_problem(value, default):
     return f"must be {kind}, not {value!r}"
 
 
-def from_table(cls, table, where: str):
-    """A config dataclass from a TOML table, every problem named by its full
-    key ("Configuration key 'core.max_flows' is 0; it must be ...")."""
+def require_table(table, where: str, known) -> None:
+    """The checks every configuration table starts with: a table, and no
+    key but the known ones (each error names the full key)."""
     if not isinstance(table, dict):
-        raise ConfigError(f"Configuration section [{where}] must be a table, not {table!r}.")
-    known = {f.name: f for f in fields(cls)}
-    values = {}
-    for key, value in table.items():
+        raise ConfigError(f"Configuration key '{where}' must be a table, not {table!r}.")
+    for key in table:
         if key not in known:
             raise ConfigError(f"Configuration key '{where}.{key}' is not known; "
                               f"[{where}] takes: {', '.join(sorted(known))}.")
+
+
+def from_table(cls, table, where: str):
+    """A config dataclass from a TOML table, every problem named by its full
+    key ("Configuration key 'core.max_flows' is 0; it must be ...")."""
+    known = {f.name: f for f in fields(cls)}
+    require_table(table, where, known)
+    values = {}
+    for key, value in table.items():
         f = known[key]
         default = f.default_factory() if f.default is MISSING else f.default
         problem = _type_problem(value, default)

@@ -28,6 +28,7 @@ import re
 
 import maxminddb
 
+from .config import require_table
 from .errors import ConfigError
 
 log = logging.getLogger(__name__)
@@ -62,9 +63,8 @@ class GeoConfig:
     @classmethod
     def from_table(cls, table, where="geo"):
         """Validate a parsed TOML table; ConfigError names the full key."""
-        table = _require_table(table, where)
         known = ("country_db", "asn_db", "high_risk_countries", "high_risk_asns", "cache_size")
-        _reject_unknown(table, known, where)
+        require_table(table, where, known)
         kwargs = {}
         for key in ("country_db", "asn_db"):
             if key in table:
@@ -232,20 +232,6 @@ def _unmap(ip):
     except ValueError:
         return None
     return str(addr.ipv4_mapped) if addr.ipv4_mapped else ip
-
-
-def _require_table(table, where):
-    if not isinstance(table, dict):
-        raise ConfigError(f"Configuration key '{where}' must be a table, not {table!r}.")
-    return table
-
-
-def _reject_unknown(table, known, where):
-    for key in table:
-        if key not in known:
-            raise ConfigError(
-                f"Configuration key '{where}.{key}' is not known; the keys of '{where}' are "
-                f"{', '.join(known)}.")
 
 
 def _country_codes(value, key):

@@ -56,6 +56,7 @@ from pathlib import Path
 import re
 import socket
 
+from .config import require_table
 from .errors import ConfigError, IntelError
 
 log = logging.getLogger(__name__)
@@ -122,13 +123,7 @@ class IntelConfig:
     @classmethod
     def from_table(cls, table, where="intel"):
         """Validate a parsed TOML table; ConfigError names the full key."""
-        if not isinstance(table, dict):
-            raise ConfigError(f"Configuration key '{where}' must be a table, not {table!r}.")
-        for key in table:
-            if key != "files":
-                raise ConfigError(
-                    f"Configuration key '{where}.{key}' is not known; the keys of '{where}' "
-                    f"are files.")
+        require_table(table, where, ("files",))
         files = table.get("files", [])
         if not isinstance(files, list):
             raise ConfigError(

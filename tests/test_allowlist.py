@@ -130,8 +130,8 @@ def test_config_normalises_domains_and_fingerprints():
 
 @pytest.mark.parametrize("table, message", [
     ("x", "Configuration key 'allowlist' must be a table, not 'x'."),
-    ({"ip": []}, "Configuration key 'allowlist.ip' is not known; the keys of 'allowlist' are "
-                 "ips, domains, cert_fingerprints, ca_names, ja4."),
+    ({"ip": []}, "Configuration key 'allowlist.ip' is not known; [allowlist] takes: "
+                 "ca_names, cert_fingerprints, domains, ips, ja4."),
     ({"ips": "10.0.0.0/8"}, "Configuration key 'allowlist.ips' must be a list, not '10.0.0.0/8'."),
     ({"ips": ["10.0.0.0/8", "10.0.0.300"]},
      "Configuration key 'allowlist.ips[1]' must be an IP address or CIDR network, "

@@ -484,7 +484,7 @@ def test_intel_config_from_table_and_load(tmp_path):
 @pytest.mark.parametrize("table, message", [
     ({"files": 3}, "Configuration key 'intel.files' must be a list of file paths, not 3."),
     ({"files": ["a", 4]}, "Configuration key 'intel.files[1]' must be a file path, not 4."),
-    ({"file": []}, "Configuration key 'intel.file' is not known; the keys of 'intel' are files."),
+    ({"file": []}, "Configuration key 'intel.file' is not known; [intel] takes: files."),
     ("x", "Configuration key 'intel' must be a table, not 'x'."),
 ])
 def test_intel_config_errors_name_the_full_key(table, message):
