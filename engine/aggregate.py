@@ -130,10 +130,7 @@ class AggregateConfig:
     @classmethod
     def from_table(cls, table: dict, where: str = "aggregate") -> "AggregateConfig":
         """The config from a parsed TOML table, e.g. tomllib.load(f)["aggregate"]."""
-        try:
-            return from_table(cls, table, where)
-        except ConfigError as err:     # range checks name the default table
-            raise ConfigError(str(err).replace("'aggregate.", f"'{where}.")) from None
+        return from_table(cls, table, where, default_where="aggregate")
 
 
 def _int_range(cfg, name, low, high, where):

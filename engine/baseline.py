@@ -136,10 +136,7 @@ class BaselineConfig:
 
     @classmethod
     def from_table(cls, table: dict, where: str = "baseline") -> "BaselineConfig":
-        try:
-            return from_table(cls, table, where)
-        except ConfigError as err:     # range checks name the default table
-            raise ConfigError(str(err).replace("'baseline.", f"'{where}.")) from None
+        return from_table(cls, table, where, default_where="baseline")
 
 
 # ---------------------------------------------------------------- registered domains
@@ -229,6 +226,14 @@ ON CONFLICT (host, day, source) DO UPDATE SET bytes_out = excluded.bytes_out"""
 _ADD_UPLOAD = """
 INSERT INTO upload_day (host, day, source, bytes_out) VALUES (?, ?, ?, ?)
 ON CONFLICT (host, day, source) DO UPDATE SET bytes_out = bytes_out + excluded.bytes_out"""
+
+
+def _widen(span: list, ts: int) -> None:
+    """Stretch a [first_seen, last_seen] pair to include ts."""
+    if ts < span[0]:
+        span[0] = ts
+    if ts > span[1]:
+        span[1] = ts
 
 
 def open_state(state_dir: str, config: "BaselineConfig" = BaselineConfig(),
@@ -325,10 +330,7 @@ class SqliteBaseline:
                 new_org = okey not in known_org
             else:
                 new_org = False
-                if ts < seen[0]:
-                    seen[0] = ts
-                if ts > seen[1]:
-                    seen[1] = ts
+                _widen(seen, ts)
             seen = enth.get(hkey)
             if seen is None:
                 enth[hkey] = [ts, ts]
@@ -337,10 +339,7 @@ class SqliteBaseline:
                     self._new_hosts.setdefault(okey, []).append(hkey)
             else:
                 new_host = False
-                if ts < seen[0]:
-                    seen[0] = ts
-                if ts > seen[1]:
-                    seen[1] = ts
+                _widen(seen, ts)
             if ts > self.now_us:
                 self.now_us = ts
             answers.append(Novelty(new_org, new_host))

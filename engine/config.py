@@ -87,9 +87,11 @@ def require_table(table, where: str, known) -> None:
                               f"[{where}] takes: {', '.join(sorted(known))}.")
 
 
-def from_table(cls, table, where: str):
+def from_table(cls, table, where: str, default_where: str | None = None):
     """A config dataclass from a TOML table, every problem named by its full
-    key ("Configuration key 'core.max_flows' is 0; it must be ...")."""
+    key ("Configuration key 'core.max_flows' is 0; it must be ...").
+    `default_where`: the table name a class's own range checks write into
+    their messages; it is restated as `where`."""
     known = {f.name: f for f in fields(cls)}
     require_table(table, where, known)
     values = {}
@@ -103,6 +105,8 @@ def from_table(cls, table, where: str):
     try:
         return cls(**values)
     except ConfigError as exc:
-        if exc.key is None:
-            raise
-        raise ConfigError(f"Configuration key '{where}.{exc.key}' {exc.problem}.") from None
+        if exc.key is not None:
+            raise ConfigError(f"Configuration key '{where}.{exc.key}' {exc.problem}.") from None
+        if default_where and default_where != where:
+            raise ConfigError(str(exc).replace(f"'{default_where}.", f"'{where}.")) from None
+        raise
