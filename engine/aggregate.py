@@ -293,7 +293,6 @@ class ChannelAggregator:
         self._externals = _Interner()
         self._open: dict = {}       # flow_id -> (key, out, in, duration, slot, gen, ring seq)
         self._pending: list = []
-        self._session_names: dict = {}          # flow_id -> (sni, service) for add_records
         self._next_idle_check = 0
         self.counters = dict.fromkeys((
             "records", "flows", "channels_created", "evicted_idle", "evicted_cap",
@@ -365,28 +364,6 @@ class ChannelAggregator:
             self._flush()
         return ChannelDelta(self._keys[slot], o.internal_host, d_out, d_in, new_connection,
                             end_us)
-
-    def add_records(self, records) -> list:
-        """Feed the pipeline's output in order (sessions before their flow
-        records): SNIs and services are taken from the sessions. Returns the
-        ChannelDeltas of the flow records that made one."""
-        out = []
-        names = self._session_names
-        for rec in records:
-            flow_id = getattr(getattr(rec, "record", None), "flow_id", None)
-            if flow_id is not None and not hasattr(rec, "bytes_toserver"):
-                sni = getattr(rec, "sni", None)
-                names[flow_id] = (sni if isinstance(sni, str) else None,
-                                  "ssh" if hasattr(rec, "hassh") else None)
-                if len(names) > self.config.max_open_flows:     # sessions whose flow never came
-                    del names[next(iter(names))]
-            elif hasattr(rec, "bytes_toserver"):
-                sni, service = (names.get(rec.flow_id) if rec.interim
-                                else names.pop(rec.flow_id, None)) or (None, None)
-                delta = self.add_flow(rec, sni=sni, service=service)
-                if delta is not None:
-                    out.append(delta)
-        return out
 
     def advance(self, now_us: int):
         """Move packet time forward (a live sensor calls this on idle ticks):

@@ -155,16 +155,6 @@ def test_later_records_of_a_flow_stay_on_the_channel_of_its_first():
     assert len(agg) == 1 and agg.channel(key()).windows["1h"].bytes_out == 2000
 
 
-def test_add_records_takes_sni_from_the_session_before_the_flow():
-    class Session:                           # the shape of handshake.TlsSession
-        def __init__(self, flow_id, sni):
-            self.record = type("R", (), {"flow_id": flow_id})()
-            self.sni = sni
-    agg = ChannelAggregator()
-    deltas = agg.add_records([Session(7, "files.example.net"), flow(flow_id=7, out=42)])
-    assert deltas[0].key.service == "files.example.net" and deltas[0].bytes_out == 42
-
-
 def test_channels_over_is_a_vectorised_threshold_query():
     agg = ChannelAggregator()
     for i in range(100):
@@ -288,17 +278,19 @@ def test_demo_exfil_capture_through_the_pipeline_tops_the_hourly_upload():
     import json
     from pathlib import Path
     from engine.capture import open_capture
+    from engine.detect import DetectionEngine
     from engine.pipeline import SensorPipeline
     pcaps = Path(__file__).resolve().parent.parent / "pcaps"
     truth = json.loads((pcaps / "ground_truth.json").read_text())
     exfil = next(f for f in truth["captures"]["exfil_tls_selfsigned.pcap"]["flows"]
                  if f["scenario"] == "exfil")
-    pipeline, agg = SensorPipeline(), ChannelAggregator()
+    # the detection layer takes each flow's SNI from the handshake that precedes it
+    pipeline, detection = SensorPipeline(), DetectionEngine()
     with open_capture(str(pcaps / "exfil_tls_selfsigned.pcap")) as reader:
         for batch in reader:
-            agg.add_records(pipeline.feed(batch))
-    agg.add_records(pipeline.finish())
-    top = agg.channels_over("1h", bytes_out=1_000_000)
+            detection.process(pipeline.feed(batch))
+    detection.process(pipeline.finish())
+    top = detection.aggregator.channels_over("1h", bytes_out=1_000_000)
     assert len(top) == 1
     row = top[0]
     assert (row["internal_host"], row["external_ip"], row["service"], row["dest_port"],
