@@ -21,6 +21,7 @@ from .geo import GeoConfig, GeoLookup, HighRiskPolicy
 from .handshake import SshSession, TlsSession
 from .intel import IntelConfig, IntelSet
 from .netscope import OUTBOUND
+from .pipeline import app_proto_of
 from .records import FlowRecord, PROTO_NAMES
 from .scoring import CertContext, CertScoringConfig, score_certificate
 from .sinks.eve_x509 import x509_event
@@ -141,17 +142,16 @@ class DetectionEngine:
             return None
         facts = SessionFacts(kind="ssh" if isinstance(s, SshSession) else
                              ("quic" if s.transport == "quic" else "tls"))
+        facts.app_proto = app_proto_of(s)
         cert = None
         if isinstance(s, TlsSession):
             facts.sni = s.sni
-            facts.app_proto = s.preamble if s.preamble and s.preamble != "unknown" else facts.kind
             facts.unusual_port = s.unusual_port or (facts.kind == "quic" and r.dest_port != 443)
             facts.fingerprints = {k: v for k, v in (
                 ("ja3", (s.ja3() or (None, None))[1]), ("ja4", s.ja4()),
                 ("ja3s", (s.ja3s() or (None, None))[1]), ("ja4s", s.ja4s())) if v}
             cert = s.certificates[0] if s.certificates else None
         else:
-            facts.app_proto = "ssh"
             facts.unusual_port = r.dest_port != 22
             hassh = s.hassh()
             if hassh:
