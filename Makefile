@@ -16,12 +16,41 @@ all: env
 $(BIN)/python:
 	$(PYTHON) -m venv $(VENV)
 
-$(DEPS_STAMP): pyproject.toml | $(BIN)/python
+# One package per line, so that adding one is a one-line change.
+PIP_PACKAGES := \
+    "Cython>=3.0" \
+    "setuptools>=65" \
+    wheel \
+    "numpy>=1.24" \
+    "dpkt>=1.9.8" \
+    "pcapy-ng>=2.1" \
+    "cryptography>=45" \
+    "orjson>=3.9" \
+    "tomli-w>=1.0" \
+    "maxminddb>=2.2" \
+    certifi \
+    "tldextract>=5.1" \
+    "pytest>=7" \
+    "pytest-benchmark>=4"
+
+# Debian packages the tests drive as real peers, installed with apt-get when
+# missing (needs root, as CI and the sensor hosts have). One per line.
+SYSTEM_PACKAGES := \
+    iproute2
+
+SYSTEM_STAMP := $(VENV)/.system-deps-installed
+
+$(DEPS_STAMP): pyproject.toml Makefile | $(BIN)/python
 	$(BIN)/python -m pip install -q --upgrade pip
-	$(BIN)/python -m pip install -q "Cython>=3.0" "setuptools>=65" wheel \
-	    "numpy>=1.24" "dpkt>=1.9.8" "pcapy-ng>=2.1" "cryptography>=45" "orjson>=3.9" "tomli-w>=1.0" \
-	    "maxminddb>=2.2" certifi "tldextract>=5.1" \
-	    "pytest>=7" "pytest-benchmark>=4"
+	$(BIN)/python -m pip install -q $(PIP_PACKAGES)
+	touch $@
+
+$(SYSTEM_STAMP): Makefile | $(BIN)/python
+	@missing=$$(for p in $(SYSTEM_PACKAGES); do dpkg -s $$p >/dev/null 2>&1 || echo $$p; done); \
+	if [ -n "$$missing" ]; then \
+	    echo "Installing Debian packages for the tests: $$missing"; \
+	    apt-get update -q && DEBIAN_FRONTEND=noninteractive apt-get install -y -q --no-install-recommends $$missing; \
+	fi
 	touch $@
 
 $(CORE_STAMP): $(DEPS_STAMP) $(CORE_SOURCES)
@@ -33,7 +62,7 @@ env: $(CORE_STAMP)
 demo: env
 	$(BIN)/exfilwatch replay pcaps/*.pcap pcaps/*.pcapng -o $(DEMO_OUT) --summary
 
-test: env
+test: env $(SYSTEM_STAMP)
 	$(BIN)/python -m pytest -q tests
 
 bench: env
@@ -94,7 +123,7 @@ build/sanitize-fuzz/.core-built: $(SANITIZE_DEPS) $(FUZZ_STAMP)
 	    DEBIAN_FRONTEND=noninteractive apt-get install -y -q clang-14 libclang-rt-14-dev; }
 	$(call sanitized_copy,build/sanitize-fuzz,fuzz,CC=$(CLANG) LDSHARED="$(CLANG) -shared")
 
-test-sanitize: build/sanitize/.core-built
+test-sanitize: build/sanitize/.core-built $(SYSTEM_STAMP)
 	cd build/sanitize && EXFILWATCH_CORPUS=$(EXFILWATCH_CORPUS) \
 	    LD_PRELOAD=$$($${CC:-gcc} -print-file-name=libasan.so) \
 	    ASAN_OPTIONS=$(ASAN_OPTIONS_) UBSAN_OPTIONS=$(UBSAN_OPTIONS_) \
