@@ -13,7 +13,7 @@ from .detect import DetectionEngine
 from .errors import CaptureError
 from .progress import Progress
 from .pipeline import SensorPipeline
-from .records import FlowRecord, Ja4sshRecord
+from .records import CaptureLossSample, FlowRecord, Ja4sshRecord
 from .settings import Settings
 from .sinks.eve import EveFileSink, stats_event, to_eve
 
@@ -47,6 +47,8 @@ class RecordWriter:
     def __call__(self, records) -> None:
         tally = self.tally
         for rec in records:
+            if isinstance(rec, CaptureLossSample):
+                continue            # for the detection layer only
             self.sink.write(to_eve(rec))
             if isinstance(rec, FlowRecord):
                 tally.flows_written += 1

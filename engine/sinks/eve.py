@@ -92,6 +92,7 @@ def tcp_section(rec: FlowRecord) -> dict:
         if flags & bit:
             section[name] = True
     section["state"] = rec.state
+    section["missed_bytes"] = rec.missed_bytes
     return section
 
 
@@ -238,6 +239,13 @@ def stats_event(timestamp_us: int, counters: dict, capture: dict) -> dict:
             "tcp": {
                 "ooo_dropped": counters["tcp.ooo_dropped"],
                 "overlap_differs": counters["tcp.overlap_differs"],
+                # Zeek's capture_loss.log: ACKs for data the capture never saw
+                "ack_events": counters["tcp.ack_events"],
+                "gap_events": counters["tcp.gap_events"],
+                "gap_bytes": counters["tcp.gap_bytes"],
+                "capture_loss_pct": round(100 * counters["tcp.gap_events"]
+                                          / counters["tcp.ack_events"], 3)
+                                    if counters["tcp.ack_events"] else 0.0,
             },
             "handshake": {
                 "truncated": counters["handshake.truncated"],
