@@ -81,9 +81,9 @@ class DiskSpool:
         self.dropped += 1
         if not self._full_episode:
             self._full_episode = True
-            log.warning("Spool %s of output %s is full (%d MiB, outputs.spool_max_mb): its new "
+            log.warning("Spool %s of output %s is full (%g MiB, outputs.spool_max_mb): its new "
                         "records are dropped until it drains, counted in stats.outputs.%s.dropped.",
-                        self.directory, self.name, self.max_bytes >> 20, self.name)
+                        self.directory, self.name, self.max_bytes / (1 << 20), self.name)
 
     def _writable(self, size: int):
         if self._writer is not None and self._writer.tell() + size > self._segment_bytes:
@@ -122,6 +122,7 @@ class DiskSpool:
 
     def commit(self, count: int) -> None:
         """The ``count`` oldest records (as returned by peek) were delivered."""
+        self.sync()
         with open(self._path(self._segments[0]), "rb") as fh:
             fh.seek(self._offset)
             for _ in range(count):
