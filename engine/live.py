@@ -196,6 +196,7 @@ def run_live(handle: LiveHandle, out_dir: str, settings: Settings = Settings(),
         def write_stats():
             result.counters = pipeline.engine.counters()
             result.kernel = handle.kernel_stats()
+            sink.flush()        # the outputs' counters in the record include every record
             event = stats_event(_wall_us(), result.counters,
                                 {"interface": handle.interface,
                                  "packets_read": handle.packets_read, **result.kernel},

@@ -79,6 +79,7 @@ def replay(paths, out_dir: str, settings: Settings = Settings(), state_dir: str 
             write(pipeline.finish())
             detection.close()
             result.counters = pipeline.engine.counters()
+            sink.flush()        # the outputs' counters in the record include every record
             sink.write(stats_event(pipeline.engine.last_packet_us, result.counters, {
                 "files_read": len(result.files_read),
                 "files_failed": len(result.files_failed),

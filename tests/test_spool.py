@@ -213,3 +213,17 @@ def test_spool_bound_counts_the_records_dropped_while_down(tmp_path):
     transport.up = True
     sink.close()
     assert transport.received == records(0, 111)
+
+
+def test_a_full_spool_takes_records_again_once_delivery_has_emptied_half(tmp_path, caplog):
+    spool = DiskSpool(str(tmp_path), max_bytes=80, name="redis")
+    spool.append(records(0, 10))                     # 80 bytes: full
+    assert spool.append(records(10, 11)) is False
+    for n in range(5):                               # one record a segment (80 / 8 bytes)
+        assert spool.peek(5) == records(n, n + 1)
+        spool.commit(1)                              # 40 bytes left after the fifth: half
+    assert spool.append(records(11, 12)) is True
+    assert drain(spool) == records(5, 10) + records(11, 12)
+    assert spool.dropped == 1
+    assert [r.message.split(" has ")[1] for r in caplog.records if "room again" in r.message] \
+        == ["room again; 1 records were dropped while it was full."]

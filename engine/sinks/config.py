@@ -2,11 +2,11 @@
 
     [outputs]
     eve_file = true          # DIR/eve.json
-    rotate_mb = 0            # rotate eve.json past this size (0: never)
+    rotate_mb = 0.0          # rotate eve.json past this size in MiB (0: never)
     rotate_keep = 5          # eve.json.1 .. eve.json.5 kept
     stdout = false           # also one EVE line per record on stdout
     spool_dir = ""           # "": DIR/spool; one sub-directory per network output
-    spool_max_mb = 256       # per output; past it new records are dropped and counted
+    spool_max_mb = 256.0     # per output; past it new records are dropped and counted
 
     [outputs.syslog]         # present: RFC 5424 messages to a collector
     address = "127.0.0.1"
@@ -104,18 +104,18 @@ _NETWORK = {"syslog": SyslogConfig, "redis": RedisConfig}
 @dataclass(frozen=True, slots=True)
 class OutputsConfig:
     eve_file: bool = True
-    rotate_mb: int = 0
+    rotate_mb: float = 0.0
     rotate_keep: int = 5
     stdout: bool = False
     spool_dir: str = ""
-    spool_max_mb: int = 256
+    spool_max_mb: float = 256.0
     syslog: SyslogConfig | None = None
     redis: RedisConfig | None = None
 
     def __post_init__(self):
         _require_range(self, "rotate_mb", 0, 1 << 20)
         _require_range(self, "rotate_keep", 1, 1000)
-        _require_range(self, "spool_max_mb", 1, 1 << 20)
+        _require_range(self, "spool_max_mb", 0.01, 1 << 20)
 
     @classmethod
     def from_table(cls, table, where: str = "outputs") -> "OutputsConfig":

@@ -81,7 +81,7 @@ def open_outputs(config: OutputsConfig, out_dir: str, *, stdout=None) -> FanoutS
     sink = FanoutSink([])
     try:
         if config.eve_file:
-            local = EveFileSink(out_dir, rotate_bytes=config.rotate_mb << 20,
+            local = EveFileSink(out_dir, rotate_bytes=int(config.rotate_mb * (1 << 20)),
                                 keep=config.rotate_keep)
             sink.outputs.append(local)
             sink.eve_path = local.path
@@ -93,7 +93,7 @@ def open_outputs(config: OutputsConfig, out_dir: str, *, stdout=None) -> FanoutS
             if sub is not None:
                 transport = transport_class(sub)
                 spool = DiskSpool(os.path.join(spool_dir, transport.name),
-                                  config.spool_max_mb << 20, transport.name)
+                                  int(config.spool_max_mb * (1 << 20)), transport.name)
                 sink.outputs.append(SpoolingSink(transport, spool))
     except BaseException:
         sink.close()

@@ -12,9 +12,10 @@ segment has been delivered; it is rewritten after each commit, so a crash
 between delivery and commit delivers that batch twice, never loses it
 (at-least-once).
 
-The bound is the bytes on disk: a record that would pass ``max_bytes`` is
-dropped (the newest go, so what is kept stays one contiguous run) and
-counted in ``dropped``; a warning is logged once per episode of being full.
+The bound is the bytes on disk: once a record would pass ``max_bytes``, new
+records are dropped until delivery has emptied half the spool (the newest
+go, so what is kept is one contiguous run up to the first drop), counted in
+``dropped``; a warning is logged once per episode of being full.
 """
 from __future__ import annotations
 
@@ -65,16 +66,16 @@ class DiskSpool:
         kept = True
         for record in records:
             line = record + b"\n"
-            if self._bytes + len(line) > self.max_bytes:
+            if self._full_episode and self._bytes <= self.max_bytes // 2:
+                self._full_episode = False
+                log.warning("Spool %s of output %s has room again; %d records were dropped "
+                            "while it was full.", self.directory, self.name, self.dropped)
+            if self._full_episode or self._bytes + len(line) > self.max_bytes:
                 self._drop()
                 kept = False
                 continue
             self._writable(len(line)).write(line)
             self._bytes += len(line)
-        if kept and self._full_episode and self._bytes < self.max_bytes // 2:
-            self._full_episode = False
-            log.warning("Spool %s of output %s has room again; %d records were dropped while "
-                        "it was full.", self.directory, self.name, self.dropped)
         return kept
 
     def _drop(self) -> None:
@@ -82,7 +83,8 @@ class DiskSpool:
         if not self._full_episode:
             self._full_episode = True
             log.warning("Spool %s of output %s is full (%g MiB, outputs.spool_max_mb): its new "
-                        "records are dropped until it drains, counted in stats.outputs.%s.dropped.",
+                        "records are dropped until it is half empty, counted in "
+                        "stats.outputs.%s.dropped.",
                         self.directory, self.name, self.max_bytes / (1 << 20), self.name)
 
     def _writable(self, size: int):
