@@ -201,6 +201,18 @@ def test_a_full_batch_is_sent_without_waiting_for_a_flush(tmp_path):
     assert len(transport.received) == BATCH_RECORDS
 
 
+def test_a_record_written_a_second_after_the_oldest_waiting_one_sends_them(tmp_path):
+    transport, clock = FlakyTransport(), Clock()
+    sink = make_sink(tmp_path, transport, clock)
+    write_all(sink, records(0, 3))
+    clock.now += 0.9
+    sink.write("flow", b'{"n":3}')
+    assert transport.received == []
+    clock.now += 0.1
+    sink.write("flow", b'{"n":4}')
+    assert transport.received == records(0, 5)
+
+
 def test_spool_bound_counts_the_records_dropped_while_down(tmp_path):
     transport = FlakyTransport()
     transport.up = False

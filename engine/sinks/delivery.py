@@ -1,9 +1,9 @@
 """Delivery to a network output that may be down, with nothing lost.
 
 A `SpoolingSink` wraps a transport (syslog, Redis stream) and a
-`DiskSpool`. Records wait in memory and go out in batches, at the latest
-when ``flush()`` is called (each `stats` record, shutdown) or when a batch
-fills. When the transport fails (refused, timed out, reset), the batch and
+`DiskSpool`. Records wait in memory and go out in batches: when a batch
+fills, when a record is written a second (``MAX_DELAY_S``) after the
+oldest one waiting, and at each ``flush()`` (each `stats` record, shutdown). When the transport fails (refused, timed out, reset), the batch and
 everything after it go to the spool, and the transport is retried at later
 flushes with exponential backoff (1 s doubling to 60 s), so an output that
 is down costs the capture path one short connect timeout per retry, not one
@@ -33,6 +33,7 @@ from .spool import DiskSpool
 log = logging.getLogger(__name__)
 
 BATCH_RECORDS = 500           # records per send, and the in-memory batch
+MAX_DELAY_S = 1.0             # a record waits in memory about this long at most
 FIRST_BACKOFF_S = 1.0
 MAX_BACKOFF_S = 60.0
 
@@ -56,6 +57,7 @@ class SpoolingSink:
         self.drain_budget_s = drain_budget_s
         self._clock = clock
         self._pending: list[bytes] = []
+        self._pending_since = 0.0
         self._retry_at = 0.0            # clock time of the next attempt while down
         self._backoff_s = FIRST_BACKOFF_S
         self._down_since: str | None = None
@@ -63,8 +65,11 @@ class SpoolingSink:
         self.spooled = 0
 
     def write(self, event_type: str, line: bytes) -> None:
+        if not self._pending:
+            self._pending_since = self._clock()
         self._pending.append(self.transport.prepare(event_type, line))
-        if len(self._pending) >= BATCH_RECORDS:
+        if len(self._pending) >= BATCH_RECORDS or \
+                self._clock() - self._pending_since >= MAX_DELAY_S:
             self.flush()
 
     def flush(self) -> None:
