@@ -60,7 +60,7 @@ class SpoolingSink:
         self._pending_since = 0.0
         self._retry_at = 0.0            # clock time of the next attempt while down
         self._backoff_s = FIRST_BACKOFF_S
-        self._down_since: str | None = None
+        self._down = False              # warned that it is down, not yet back
         self.sent = 0
         self.spooled = 0
 
@@ -135,8 +135,8 @@ class SpoolingSink:
         self.spool.sync()
 
     def _went_down(self, exc: OutputUnavailable) -> None:
-        if self._down_since is None:
-            self._down_since = str(exc)
+        if not self._down:
+            self._down = True
             log.warning("%s is unavailable (%s): its records go to spool %s until it "
                         "returns.", self.transport.describe(), exc, self.spool.directory)
         else:
@@ -144,8 +144,8 @@ class SpoolingSink:
         self._retry_at = self._clock() + self._backoff_s
 
     def _came_back(self) -> None:
-        if self._down_since is not None:
+        if self._down:
             log.warning("%s is back; the spooled records were delivered.",
                         self.transport.describe())
-            self._down_since = None
+            self._down = False
         self._backoff_s = FIRST_BACKOFF_S

@@ -117,13 +117,16 @@ class DiskSpool:
                 records.append(line[:-1])
                 if len(records) == limit:
                     break
-        if not records and len(self._segments) > 1:
+        if not records and (len(self._segments) > 1 or self._writer is None):
+            # nothing whole left in a segment no longer written: a crash's cut record
             self._retire_oldest()
             return self.peek(limit)
         return records
 
     def commit(self, count: int) -> None:
         """The ``count`` oldest records (as returned by peek) were delivered."""
+        if not count:
+            return
         self.sync()
         with open(self._path(self._segments[0]), "rb") as fh:
             fh.seek(self._offset)
