@@ -30,8 +30,6 @@ import dataclasses
 import re
 from dataclasses import dataclass
 
-from redis.connection import parse_url
-
 from ..config import _require_range, from_table
 from ..errors import ConfigError
 from .syslog import FACILITIES, SEVERITIES
@@ -88,6 +86,8 @@ class RedisConfig:
     timeout_s: float = 2.0
 
     def __post_init__(self):
+        from redis.connection import parse_url     # redis-py loads only when used
+
         try:
             parse_url(self.url)
         except ValueError as exc:

@@ -18,7 +18,6 @@ from .config import OutputsConfig
 from .delivery import SpoolingSink
 from .eve import encode_event
 from .file import EveFileSink
-from .redis_stream import RedisStreamTransport
 from .spool import DiskSpool
 from .stdout import StdoutSink
 from .syslog import SyslogTransport
@@ -87,14 +86,17 @@ def open_outputs(config: OutputsConfig, out_dir: str, *, stdout=None) -> FanoutS
             sink.eve_path = local.path
         if config.stdout:
             sink.outputs.append(StdoutSink(stdout))
+        transports = []
+        if config.syslog is not None:
+            transports.append(SyslogTransport(config.syslog))
+        if config.redis is not None:
+            from .redis_stream import RedisStreamTransport   # redis-py loads only when used
+            transports.append(RedisStreamTransport(config.redis))
         spool_dir = config.spool_dir or os.path.join(out_dir, "spool")
-        for transport_class, sub in ((SyslogTransport, config.syslog),
-                                     (RedisStreamTransport, config.redis)):
-            if sub is not None:
-                transport = transport_class(sub)
-                spool = DiskSpool(os.path.join(spool_dir, transport.name),
-                                  int(config.spool_max_mb * (1 << 20)), transport.name)
-                sink.outputs.append(SpoolingSink(transport, spool))
+        for transport in transports:
+            spool = DiskSpool(os.path.join(spool_dir, transport.name),
+                              int(config.spool_max_mb * (1 << 20)), transport.name)
+            sink.outputs.append(SpoolingSink(transport, spool))
     except BaseException:
         sink.close()
         raise
