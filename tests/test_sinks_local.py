@@ -144,3 +144,26 @@ def test_stdout_sink_writes_one_line_per_record():
     sink.write("alert", b"[]")
     sink.close()
     assert out.getvalue() == b"{}\n[]\n"
+
+
+def test_a_record_too_big_for_a_udp_datagram_is_counted_and_the_next_ones_go_out(caplog):
+    import socket
+
+    from engine.sinks.config import SyslogConfig
+    from engine.sinks.syslog import SyslogTransport
+
+    with socket.socket(socket.AF_INET, socket.SOCK_DGRAM) as collector:
+        collector.bind(("127.0.0.1", 0))
+        collector.settimeout(5)
+        transport = SyslogTransport(SyslogConfig(port=collector.getsockname()[1],
+                                                 protocol="udp", hostname="h"))
+        big = b'"' + b"x" * 70000 + b'"'
+        transport.send([transport.prepare("tls", big), transport.prepare("flow", b"{}"),
+                        transport.prepare("tls", big)])
+        received = collector.recv(100000)
+        transport.close()
+    assert received.startswith(b"<134>1 ") and received.endswith(b" h exfilwatch "
+                                                                  + str(os.getpid()).encode()
+                                                                  + b" flow - {}")
+    assert transport.counters() == {"too_large": 2}
+    assert sum("does not fit in a UDP datagram" in r.message for r in caplog.records) == 1
