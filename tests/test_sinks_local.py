@@ -167,3 +167,15 @@ def test_a_record_too_big_for_a_udp_datagram_is_counted_and_the_next_ones_go_out
                                                                   + b" flow - {}")
     assert transport.counters() == {"too_large": 2}
     assert sum("does not fit in a UDP datagram" in r.message for r in caplog.records) == 1
+
+
+def test_fanout_reopen_reaches_the_file_output(tmp_path):
+    sink = open_outputs(OutputsConfig(stdout=True), str(tmp_path), stdout=io.BytesIO())
+    sink.write({"event_type": "flow", "n": 1})
+    sink.flush()
+    os.rename(tmp_path / "eve.json", tmp_path / "eve.json.old")
+    sink.reopen()
+    sink.write({"event_type": "flow", "n": 2})
+    sink.close()
+    assert _lines(tmp_path / "eve.json.old") == [b'{"event_type":"flow","n":1}']
+    assert _lines(tmp_path / "eve.json") == [b'{"event_type":"flow","n":2}']
