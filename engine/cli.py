@@ -12,6 +12,7 @@ from .live import LiveOptions, open_interface, run_live
 from .errors import CaptureError, ConfigError
 from .settings import load_settings, render_settings
 from .progress import Progress
+from .sinks.file import eve_files
 
 EXIT_OK = 0
 EXIT_INPUT_ERROR = 1     # a capture file could not be read (the others were)
@@ -57,6 +58,8 @@ def build_parser() -> argparse.ArgumentParser:
     rp.add_argument("-c", "--config", metavar="FILE",
                     help="TOML configuration file (see 'exfilwatch config show'); "
                          "the options above override it")
+    rp.add_argument("--stdout", action="store_true",
+                    help="also write the EVE records to stdout ([outputs] stdout = true)")
     rp.add_argument("-v", "--verbose", action="store_true", help="log debug messages")
 
     lp = sub.add_parser(
@@ -92,6 +95,8 @@ def build_parser() -> argparse.ArgumentParser:
                     help="TOML configuration file (see 'exfilwatch config show')")
     lp.add_argument("-q", "--quiet", action="store_true",
                     help="no status line on stderr at each stats record")
+    lp.add_argument("--stdout", action="store_true",
+                    help="also write the EVE records to stdout ([outputs] stdout = true)")
     lp.add_argument("-v", "--verbose", action="store_true", help="log debug messages")
 
     cp = sub.add_parser("config", help="show or check the configuration",
@@ -138,7 +143,10 @@ def main(argv=None) -> int:
                      "tcp_timeout_established_s": getattr(args, "tcp_timeout_established", None)}
         core = dataclasses.replace(settings.core,
                                    **{k: v for k, v in overrides.items() if v is not None})
-        settings = dataclasses.replace(settings, sections={**settings.sections, "core": core})
+        outputs = dataclasses.replace(settings["outputs"],
+                                      stdout=settings["outputs"].stdout or args.stdout)
+        settings = dataclasses.replace(settings, sections={**settings.sections, "core": core,
+                                                           "outputs": outputs})
         if args.command == "live":
             return run_live_command(args, settings)
         return run_replay(args, settings)
@@ -159,6 +167,10 @@ def run_config(args) -> int:
 def run_replay(args, settings) -> int:
     from .replay import replay   # the compiled core loads only when needed
 
+    if args.summary and not settings["outputs"].eve_file:
+        print("exfilwatch: --summary reads eve.json, which [outputs] eve_file = false turns off.",
+              file=sys.stderr)
+        return EXIT_USAGE
     show_progress = not args.quiet and sys.stderr.isatty()
     try:
         result = replay(args.files, args.output, settings, state_dir=args.state,
@@ -201,7 +213,8 @@ def run_live_command(args, settings) -> int:
         handle.close()
     if not args.quiet:
         print(f"exfilwatch: stopped; {result.flows_written:,} flow records, "
-              f"{len(result.alerts)} alerts in {result.eve_path}.", file=sys.stderr)
+              f"{len(result.alerts)} alerts in {result.eve_path or 'the configured outputs'}.",
+              file=sys.stderr)
     return EXIT_OK
 
 
@@ -217,11 +230,12 @@ def print_summary(result) -> None:
     import json
 
     flows = []
-    with open(result.eve_path, encoding="utf-8") as fh:
-        for line in fh:
-            event = json.loads(line)
-            if event["event_type"] == "flow":
-                flows.append(event)
+    for path in eve_files(result.eve_path):
+        with open(path, encoding="utf-8") as fh:
+            for line in fh:
+                event = json.loads(line)
+                if event["event_type"] == "flow":
+                    flows.append(event)
     c = result.counters
     print(f"Replayed {len(result.files_read)} file(s): {c.get('packets', 0):,} packets, "
           f"{c.get('bytes', 0):,} bytes, {len(flows):,} flows.")

@@ -31,7 +31,8 @@ from .errors import CaptureError
 from .pipeline import SensorPipeline
 from .replay import RecordWriter
 from .settings import Settings
-from .sinks.eve import EveFileSink, stats_event
+from .sinks.eve import stats_event
+from .sinks.fanout import open_outputs
 
 __all__ = ["LiveOptions", "LiveResult", "LiveHandle", "open_interface", "run_live"]
 
@@ -71,7 +72,7 @@ class LiveOptions:
 
 @dataclass
 class LiveResult:
-    eve_path: str
+    eve_path: str | None          # None: [outputs] eve_file = false
     flows_written: int = 0
     handshakes_written: int = 0
     alerts: list = field(default_factory=list)
@@ -179,12 +180,12 @@ def run_live(handle: LiveHandle, out_dir: str, settings: Settings = Settings(),
     pipeline = SensorPipeline(settings.core)
     detection = DetectionEngine(settings.detection(), state_dir, source="live:" + handle.interface)
     try:
-        sink = EveFileSink(out_dir)
+        sink = open_outputs(settings["outputs"], out_dir)
     except BaseException:
         detection.close()
         raise
     with sink:
-        result = LiveResult(eve_path=sink.path)
+        result = LiveResult(eve_path=sink.eve_path)
         write = RecordWriter(sink, detection, result)
         wait_s = opts.timeout_ms / 1000
         # once select() has waited this long with nothing to read, every
@@ -195,9 +196,11 @@ def run_live(handle: LiveHandle, out_dir: str, settings: Settings = Settings(),
         def write_stats():
             result.counters = pipeline.engine.counters()
             result.kernel = handle.kernel_stats()
+            sink.flush()        # the outputs' counters in the record include every record
             event = stats_event(_wall_us(), result.counters,
                                 {"interface": handle.interface,
-                                 "packets_read": handle.packets_read, **result.kernel})
+                                 "packets_read": handle.packets_read, **result.kernel},
+                                 outputs=sink.counters())
             sink.write(event)
             sink.flush()
             result.stats_written += 1

@@ -15,14 +15,15 @@ from .progress import Progress
 from .pipeline import SensorPipeline
 from .records import CaptureLossSample, FlowRecord, Ja4sshRecord
 from .settings import Settings
-from .sinks.eve import EveFileSink, stats_event, to_eve
+from .sinks.eve import stats_event, to_eve
+from .sinks.fanout import open_outputs
 
 log = logging.getLogger(__name__)
 
 
 @dataclass
 class ReplayResult:
-    eve_path: str
+    eve_path: str | None          # None: [outputs] eve_file = false
     files_read: list = field(default_factory=list)
     files_failed: list = field(default_factory=list)      # (path, message)
     files_truncated: list = field(default_factory=list)
@@ -65,8 +66,8 @@ def replay(paths, out_dir: str, settings: Settings = Settings(), state_dir: str 
     pipeline = SensorPipeline(settings.core)
     detection = DetectionEngine(settings.detection(), state_dir,
                                 source="replay:" + ",".join(os.path.basename(p) for p in paths))
-    with EveFileSink(out_dir) as sink:
-        result = ReplayResult(eve_path=sink.path)
+    with open_outputs(settings["outputs"], out_dir) as sink:
+        result = ReplayResult(eve_path=sink.eve_path)
         write = RecordWriter(sink, detection, result)
         try:
             for path in paths:
@@ -80,11 +81,12 @@ def replay(paths, out_dir: str, settings: Settings = Settings(), state_dir: str 
             write(pipeline.finish())
             detection.close()
             result.counters = pipeline.engine.counters()
+            sink.flush()        # the outputs' counters in the record include every record
             sink.write(stats_event(pipeline.engine.last_packet_us, result.counters, {
                 "files_read": len(result.files_read),
                 "files_failed": len(result.files_failed),
                 "files_truncated": len(result.files_truncated),
-            }))
+            }, outputs=sink.counters()))
     return result
 
 
