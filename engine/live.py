@@ -31,7 +31,8 @@ from .errors import CaptureError
 from .pipeline import SensorPipeline
 from .replay import RecordWriter
 from .settings import Settings
-from .sinks.eve import EveFileSink, stats_event
+from .sinks.eve import stats_event
+from .sinks.outputs import open_outputs
 
 __all__ = ["LiveOptions", "LiveResult", "LiveHandle", "open_interface", "run_live"]
 
@@ -71,7 +72,7 @@ class LiveOptions:
 
 @dataclass
 class LiveResult:
-    eve_path: str
+    eve_path: str | None     # None when EVE is not among the output formats
     flows_written: int = 0
     handshakes_written: int = 0
     alerts: list = field(default_factory=list)
@@ -171,20 +172,21 @@ def _activate_error(iface: str, rc: int) -> str:
 
 def run_live(handle: LiveHandle, out_dir: str, settings: Settings = Settings(),
              state_dir: str | None = None, stop: threading.Event | None = None,
-             on_stats=None) -> LiveResult:
+             on_stats=None, output_format: str = "eve") -> LiveResult:
     """Capture until ``stop`` is set, then flush. ``on_stats(event)`` is
-    called with every `stats` event written (the CLI's status line)."""
+    called with every `stats` event written (the CLI's status line);
+    ``output_format``: "eve", "zeek" or "both" (engine.sinks.outputs)."""
     stop = stop or threading.Event()
     opts = handle.options
     pipeline = SensorPipeline(settings.core)
     detection = DetectionEngine(settings.detection(), state_dir, source="live:" + handle.interface)
     try:
-        sink = EveFileSink(out_dir)
+        sink = open_outputs(out_dir, output_format, detection.scope)
     except BaseException:
         detection.close()
         raise
     with sink:
-        result = LiveResult(eve_path=sink.path)
+        result = LiveResult(eve_path=sink.eve_path)
         write = RecordWriter(sink, detection, result)
         wait_s = opts.timeout_ms / 1000
         # once select() has waited this long with nothing to read, every

@@ -15,14 +15,15 @@ from .progress import Progress
 from .pipeline import SensorPipeline
 from .records import FlowRecord, Ja4sshRecord
 from .settings import Settings
-from .sinks.eve import EveFileSink, stats_event, to_eve
+from .sinks.eve import stats_event, to_eve
+from .sinks.outputs import open_outputs
 
 log = logging.getLogger(__name__)
 
 
 @dataclass
 class ReplayResult:
-    eve_path: str
+    eve_path: str | None     # None when EVE is not among the output formats
     files_read: list = field(default_factory=list)
     files_failed: list = field(default_factory=list)      # (path, message)
     files_truncated: list = field(default_factory=list)
@@ -59,12 +60,13 @@ class RecordWriter:
 
 
 def replay(paths, out_dir: str, settings: Settings = Settings(), state_dir: str | None = None,
-           progress: Progress | None = None) -> ReplayResult:
+           progress: Progress | None = None, output_format: str = "eve") -> ReplayResult:
+    """``output_format``: "eve", "zeek" or "both" (engine.sinks.outputs)."""
     pipeline = SensorPipeline(settings.core)
     detection = DetectionEngine(settings.detection(), state_dir,
                                 source="replay:" + ",".join(os.path.basename(p) for p in paths))
-    with EveFileSink(out_dir) as sink:
-        result = ReplayResult(eve_path=sink.path)
+    with open_outputs(out_dir, output_format, detection.scope) as sink:
+        result = ReplayResult(eve_path=sink.eve_path)
         write = RecordWriter(sink, detection, result)
         try:
             for path in paths:
