@@ -33,7 +33,7 @@ def build_parser() -> argparse.ArgumentParser:
 
     rp = sub.add_parser(
         "replay",
-        help="replay pcap/pcapng files and write EVE JSON records",
+        help="replay pcap/pcapng files and write EVE JSON or Zeek logs",
         description="Replay capture files (pcap, pcapng, or anything libpcap reads) in the "
                     "order given, as one capture, and write DIR/eve.json: one `flow` record "
                     "per flow and a closing `stats` record (with --format zeek or both, "
@@ -65,7 +65,7 @@ def build_parser() -> argparse.ArgumentParser:
 
     lp = sub.add_parser(
         "live",
-        help="capture from a network interface and write EVE JSON records",
+        help="capture from an interface and write EVE JSON or Zeek logs",
         description="Capture from a network interface with libpcap and write DIR/eve.json "
                     "as replay does, plus a `stats` record every --stats-interval seconds "
                     "with the kernel's received and dropped packet counts. SIGINT or SIGTERM "

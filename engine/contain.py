@@ -31,6 +31,8 @@ import os
 import re
 from dataclasses import dataclass, field
 
+from .errors import ExfilwatchError
+
 log = logging.getLogger(__name__)
 
 FORMATS = ("nft", "iptables", "ip6tables", "csv")
@@ -40,10 +42,8 @@ _PROTOCOLS = {"TCP": "tcp", "UDP": "udp"}
 _DNS_NAME = re.compile(r"(?=.{1,253}\.?$)([A-Za-z0-9_]([A-Za-z0-9_-]{0,61}[A-Za-z0-9_])?\.)*"
                        r"[A-Za-z0-9_]([A-Za-z0-9_-]{0,61}[A-Za-z0-9_])?\.?$")
 
-EXIT_OK, EXIT_USAGE = 0, 2
 
-
-class ContainError(Exception):
+class ContainError(ExfilwatchError):
     """DIR cannot be read as a run's output directory."""
 
 
@@ -254,7 +254,7 @@ def render(blocks: BlockList, fmt: str) -> str:
 def add_contain_parser(sub) -> None:
     cp = sub.add_parser(
         "contain",
-        help="print the block list of the escalated alerts (nftables, iptables or CSV)",
+        help="print the escalated alerts' block list (nft, iptables, csv)",
         description="Read DIR/eve.json (and rotated eve.json.N files) of a replay or live run "
                     "and print what the alerts escalated to Tier 2 ask to block: their "
                     "destination addresses on the alert's protocol and port, and their "
@@ -273,7 +273,10 @@ def add_contain_parser(sub) -> None:
 
 
 def run_contain(args) -> int:
+    """The `contain` command: print (or write to -o FILE) the block list."""
     import sys
+
+    from .cli import EXIT_OK, EXIT_USAGE
 
     try:
         text = render(load_block_list(args.directory), args.format)

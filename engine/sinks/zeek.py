@@ -47,50 +47,43 @@ from ..netscope import NetScope
 
 __all__ = ["ZeekLogSink", "LOG_FIELDS", "zeek_uid", "escape", "format_value"]
 
+def _columns(spec: str) -> tuple:
+    """"name:type name:type ..." -> ((name, type), ...)"""
+    return tuple(tuple(item.split(":", 1)) for item in spec.split())
+
+
+# the columns every connection's log starts with
+_CONNECTION = _columns("ts:time uid:string id.orig_h:addr id.orig_p:port id.resp_h:addr "
+                       "id.resp_p:port")
+
 # path -> ((field, Zeek type), ...), in Zeek's column order
 LOG_FIELDS = {
-    "conn": (
-        ("ts", "time"), ("uid", "string"), ("id.orig_h", "addr"), ("id.orig_p", "port"),
-        ("id.resp_h", "addr"), ("id.resp_p", "port"), ("proto", "enum"), ("service", "string"),
-        ("duration", "interval"), ("orig_bytes", "count"), ("resp_bytes", "count"),
-        ("conn_state", "string"), ("local_orig", "bool"), ("local_resp", "bool"),
-        ("missed_bytes", "count"), ("history", "string"), ("orig_pkts", "count"),
-        ("orig_ip_bytes", "count"), ("resp_pkts", "count"), ("resp_ip_bytes", "count"),
-        ("tunnel_parents", "set[string]"), ("vlan", "int"), ("inner_vlan", "int"),
-    ),
-    "ssl": (
-        ("ts", "time"), ("uid", "string"), ("id.orig_h", "addr"), ("id.orig_p", "port"),
-        ("id.resp_h", "addr"), ("id.resp_p", "port"), ("version", "string"),
-        ("cipher", "string"), ("curve", "string"), ("server_name", "string"),
-        ("resumed", "bool"), ("last_alert", "string"), ("next_protocol", "string"),
-        ("established", "bool"), ("ssl_history", "string"),
-        ("cert_chain_fps", "vector[string]"), ("client_cert_chain_fps", "vector[string]"),
-        ("subject", "string"), ("issuer", "string"), ("client_subject", "string"),
-        ("client_issuer", "string"), ("sni_matches_cert", "bool"),
-        ("ja3", "string"), ("ja3s", "string"), ("ja4", "string"), ("ja4s", "string"),
-    ),
-    "x509": (
-        ("ts", "time"), ("fingerprint", "string"), ("certificate.version", "count"),
-        ("certificate.serial", "string"), ("certificate.subject", "string"),
-        ("certificate.issuer", "string"), ("certificate.not_valid_before", "time"),
-        ("certificate.not_valid_after", "time"), ("certificate.key_alg", "string"),
-        ("certificate.sig_alg", "string"), ("certificate.key_type", "string"),
-        ("certificate.key_length", "count"), ("certificate.exponent", "string"),
-        ("certificate.curve", "string"), ("san.dns", "vector[string]"),
-        ("san.uri", "vector[string]"), ("san.email", "vector[string]"),
-        ("san.ip", "vector[addr]"), ("basic_constraints.ca", "bool"),
-        ("basic_constraints.path_len", "count"), ("host_cert", "bool"), ("client_cert", "bool"),
-    ),
-    "ssh": (
-        ("ts", "time"), ("uid", "string"), ("id.orig_h", "addr"), ("id.orig_p", "port"),
-        ("id.resp_h", "addr"), ("id.resp_p", "port"), ("version", "count"),
-        ("auth_success", "bool"), ("auth_attempts", "count"), ("direction", "enum"),
-        ("client", "string"), ("server", "string"), ("cipher_alg", "string"),
-        ("mac_alg", "string"), ("compression_alg", "string"), ("kex_alg", "string"),
-        ("host_key_alg", "string"), ("host_key", "string"), ("hasshVersion", "string"),
-        ("hassh", "string"), ("hasshServer", "string"), ("cshka", "string"),
-        ("hasshAlgorithms", "string"), ("sshka", "string"), ("hasshServerAlgorithms", "string"),
-    ),
+    "conn": _CONNECTION + _columns(
+        "proto:enum service:string duration:interval orig_bytes:count resp_bytes:count "
+        "conn_state:string local_orig:bool local_resp:bool missed_bytes:count history:string "
+        "orig_pkts:count orig_ip_bytes:count resp_pkts:count resp_ip_bytes:count "
+        "tunnel_parents:set[string] vlan:int inner_vlan:int"),
+    "ssl": _CONNECTION + _columns(
+        "version:string cipher:string curve:string server_name:string resumed:bool "
+        "last_alert:string next_protocol:string established:bool ssl_history:string "
+        "cert_chain_fps:vector[string] client_cert_chain_fps:vector[string] subject:string "
+        "issuer:string client_subject:string client_issuer:string sni_matches_cert:bool "
+        "ja3:string ja3s:string ja4:string ja4s:string"),
+    "x509": _columns(
+        "ts:time fingerprint:string certificate.version:count certificate.serial:string "
+        "certificate.subject:string certificate.issuer:string "
+        "certificate.not_valid_before:time certificate.not_valid_after:time "
+        "certificate.key_alg:string certificate.sig_alg:string certificate.key_type:string "
+        "certificate.key_length:count certificate.exponent:string certificate.curve:string "
+        "san.dns:vector[string] san.uri:vector[string] san.email:vector[string] "
+        "san.ip:vector[addr] basic_constraints.ca:bool basic_constraints.path_len:count "
+        "host_cert:bool client_cert:bool"),
+    "ssh": _CONNECTION + _columns(
+        "version:count auth_success:bool auth_attempts:count direction:enum client:string "
+        "server:string cipher_alg:string mac_alg:string compression_alg:string kex_alg:string "
+        "host_key_alg:string host_key:string hasshVersion:string hassh:string "
+        "hasshServer:string cshka:string hasshAlgorithms:string sshka:string "
+        "hasshServerAlgorithms:string"),
 }
 
 SEPARATOR = "\t"
