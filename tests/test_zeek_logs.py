@@ -84,7 +84,7 @@ def test_conn_log_rows_are_the_final_eve_flow_records(run):
 def test_ssl_log_rows_are_the_eve_tls_records(run):
     events, logs, _ = run
     tls = {zeek_uid(e["flow_id"]): e["tls"] for e in events if e["event_type"] == "tls"}
-    rows = {r["uid"]: r for r in logs["ssl"]}
+    rows = {r["uid"]: r for r in logs["ssl"] if r["uid"] in tls}
     assert rows.keys() == tls.keys() and rows
     versions = {"TLS 1.3": "TLSv13", "TLS 1.2": "TLSv12"}
     for uid, row in rows.items():
@@ -102,6 +102,17 @@ def test_ssl_log_rows_are_the_eve_tls_records(run):
         else:
             assert row["cert_chain_fps"] == "-"
     assert any(r["cipher"].startswith("TLS_") for r in rows.values())
+
+
+def test_quic_handshakes_are_ssl_rows(run):
+    events, logs, _ = run
+    quic = {zeek_uid(e["flow_id"]): e["quic"] for e in events if e["event_type"] == "quic"}
+    tls_uids = {zeek_uid(e["flow_id"]) for e in events if e["event_type"] == "tls"}
+    rows = {r["uid"]: r for r in logs["ssl"] if r["uid"] not in tls_uids}
+    assert rows.keys() == quic.keys()
+    for uid, row in rows.items():
+        assert row["server_name"] == quic[uid]["sni"] and row["ja4"] == quic[uid]["ja4"]
+        assert row["version"] == ("TLSv13" if "ja4s" in quic[uid] else "-")
 
 
 def test_every_ssl_and_ssh_row_joins_a_conn_row_by_uid(run):
@@ -157,7 +168,8 @@ def test_scenario_logs_cover_ssh_and_quic(run):
     _, logs, out = run
     if out.name.startswith("zeek-scenarios"):
         assert logs["ssh"], "scp_upload.pcap has an SSH session"
-        assert any(r["service"] == "quic,ssl" for r in logs["conn"])
+        quic = [r["uid"] for r in logs["conn"] if r["service"] == "quic,ssl"]
+        assert quic and set(quic) <= {r["uid"] for r in logs["ssl"]}
 
 
 @pytest.mark.filterwarnings("ignore:The inplace keyword")   # zat's, under pandas 3

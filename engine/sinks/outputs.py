@@ -5,6 +5,8 @@ produces is decided here, once: DIR/eve.json (EVE), the Zeek logs, or both.
 """
 from __future__ import annotations
 
+from contextlib import ExitStack
+
 from ..netscope import NetScope
 from .eve import EveFileSink
 from .zeek import ZeekLogSink
@@ -16,9 +18,10 @@ class Outputs:
     """Every event to each of the chosen sinks. ``eve_path`` is DIR/eve.json,
     or None when EVE is not written."""
 
-    def __init__(self, sinks: list, eve_path: str | None):
+    def __init__(self, sinks: list, eve_path: str | None, closing: ExitStack):
         self.sinks = sinks
         self.eve_path = eve_path
+        self._closing = closing
 
     def write(self, event: dict) -> None:
         for sink in self.sinks:
@@ -29,8 +32,8 @@ class Outputs:
             sink.flush()
 
     def close(self) -> None:
-        for sink in self.sinks:
-            sink.close()
+        # every sink is closed, also when closing one of them fails
+        self._closing.close()
 
     def __enter__(self):
         return self
@@ -46,16 +49,12 @@ def open_outputs(out_dir: str, output_format: str = "eve",
     if output_format not in OUTPUT_FORMATS:
         raise ValueError(f"output format must be one of {', '.join(OUTPUT_FORMATS)}, "
                          f"not {output_format!r}.")
-    sinks, eve_path = [], None
-    try:
+    with ExitStack() as opened:     # a sink that fails to open closes the ones before it
+        sinks, eve_path = [], None
         if output_format in ("eve", "both"):
-            eve = EveFileSink(out_dir)
+            eve = opened.enter_context(EveFileSink(out_dir))
             sinks.append(eve)
             eve_path = eve.path
         if output_format in ("zeek", "both"):
-            sinks.append(ZeekLogSink(out_dir, scope))
-    except BaseException:
-        for sink in sinks:
-            sink.close()
-        raise
-    return Outputs(sinks, eve_path)
+            sinks.append(opened.enter_context(ZeekLogSink(out_dir, scope)))
+        return Outputs(sinks, eve_path, opened.pop_all())

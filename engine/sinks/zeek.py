@@ -31,8 +31,9 @@ flags seen per direction, not Zeek's per-packet history:
   auth_success and auth_attempts are unknown: unset.
 * subject/issuer are EVE's (Suricata's) spelling of the names; curve,
   last_alert, ssl_history and client_cert_chain_fps are unset.
-* QUIC handshakes, JA4SSH windows, interim flow records, alerts and stats
-  have no Zeek log here; the flow record of a QUIC flow is in conn.log.
+* QUIC handshakes are ssl.log rows (as Zeek's QUIC analyzer writes them)
+  with the SNI and fingerprints; there is no quic.log. JA4SSH windows,
+  interim flow records, alerts and stats have no Zeek log here.
 """
 from __future__ import annotations
 
@@ -258,6 +259,8 @@ class ZeekRows:
             yield "conn", self.conn(event)
         elif kind == "tls":
             yield "ssl", self.ssl(event)
+        elif kind == "quic":
+            yield "ssl", self.quic_ssl(event)
         elif kind == "x509":
             yield "x509", self.x509(event)
         elif kind == "ssh" and ("client" in event["ssh"] or "server" in event["ssh"]):
@@ -303,6 +306,17 @@ class ZeekRows:
             "subject": t.get("subject"), "issuer": t.get("issuerdn"),
             "ja3": (t.get("ja3") or {}).get("hash"), "ja3s": (t.get("ja3s") or {}).get("hash"),
             "ja4": t.get("ja4"), "ja4s": t.get("ja4s"),
+        }
+
+    def quic_ssl(self, event: dict) -> dict:
+        """The ssl.log row of a QUIC handshake, as Zeek's QUIC analyzer
+        writes one: QUIC carries TLS 1.3 only (RFC 9001 4.2), so a server
+        hello (its JA4S) means TLSv13."""
+        q = event["quic"]
+        return {
+            "ts": _micros(event["timestamp"]), **_conn_id(event),
+            "version": "TLSv13" if q.get("ja4s") else None, "server_name": q.get("sni"),
+            "ja3": (q.get("ja3") or {}).get("hash"), "ja4": q.get("ja4"), "ja4s": q.get("ja4s"),
         }
 
     def x509(self, event: dict) -> dict:
