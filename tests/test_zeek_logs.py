@@ -229,6 +229,7 @@ def test_escape_separator_newline_backslash_and_non_printables():
     assert escape("\x00\x7f") == "\\x00\\x7f"
     assert escape("caf\u00e9") == "caf\\xc3\\xa9"           # UTF-8, byte by byte
     assert escape("wire\udcff") == "wire\\xff"              # a byte kept as a surrogate
+    assert escape("\ud800") == "\\xed\\xa0\\x80"               # a lone surrogate does not raise
     assert escape("plain name, with spaces") == "plain name, with spaces"
 
 

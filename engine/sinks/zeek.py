@@ -40,6 +40,7 @@ from __future__ import annotations
 import base64
 import hashlib
 import os
+import re
 from datetime import datetime, timedelta, timezone
 
 from dpkt.ssl_ciphersuites import BY_CODE as CIPHER_SUITES
@@ -94,6 +95,8 @@ UNSET_FIELD = "-"
 
 _EPOCH = datetime(1970, 1, 1, tzinfo=timezone.utc)
 _MICROSECOND = timedelta(microseconds=1)
+# anything outside printable ASCII, and the backslash
+_NEEDS_ESCAPE = re.compile(r"[^\x20-\x5b\x5d-\x7e]")
 _BASE62 = "0123456789ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz"
 
 # EVE (Suricata) tls.version -> Zeek's SSL::version_strings
@@ -130,14 +133,23 @@ def escape(text: str, in_container: bool = False) -> str:
     (undecodable wire bytes kept as surrogates come back as those bytes)."""
     if text in (UNSET_FIELD, EMPTY_FIELD):
         return f"\\x{ord(text[0]):02x}{text[1:]}"
+    if not _NEEDS_ESCAPE.search(text) and not (in_container and SET_SEPARATOR in text):
+        return text
     out = []
     for ch in text:
         o = ord(ch)
         if 0x20 <= o < 0x7F and ch != "\\" and not (in_container and ch == SET_SEPARATOR):
             out.append(ch)
         else:
-            out.extend(f"\\x{b:02x}" for b in ch.encode("utf-8", "surrogateescape"))
+            out.extend(f"\\x{b:02x}" for b in _utf8(ch))
     return "".join(out)
+
+
+def _utf8(ch: str) -> bytes:
+    try:
+        return ch.encode("utf-8", "surrogateescape")
+    except UnicodeEncodeError:      # a surrogate that stands for no byte: never raise
+        return ch.encode("utf-8", "surrogatepass")
 
 
 def format_value(value, zeek_type: str) -> str:
