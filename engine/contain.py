@@ -94,11 +94,16 @@ class BlockList:
                 self._reject("domain", name)
 
     def _valid_address(self, ip):
+        """An IP address written as text, without an IPv6 zone ("%eth0"):
+        ipaddress accepts any characters there, newlines included."""
         try:
-            return ipaddress.ip_address(ip)
+            address = ipaddress.ip_address(ip) if isinstance(ip, str) else None
         except ValueError:
+            address = None
+        if address is None or getattr(address, "scope_id", None):
             self._reject("address", ip)
             return None
+        return address
 
     def _valid_port(self, port) -> bool:
         if isinstance(port, int) and not isinstance(port, bool) and 1 <= port <= 65535:

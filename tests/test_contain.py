@@ -57,6 +57,8 @@ def run_dir(tmp_path):
         alert("2026-03-10T13:00:00.000000+00:00", "192.0.2.1; flush ruleset", 443,
               domains=["evil.example\nflush ruleset", "ok.example"]),
         alert("2026-03-10T13:05:00.000000+00:00", "192.0.2.7", 0, ports=[70000, "22"]),
+        alert("2026-03-10T13:10:00.000000+00:00", "", 443,
+              ips=["fe80::1%eth0\nflush ruleset", 3221225985]),
     ])
     (tmp_path / "eve.json").open("a").write('{"event_type": "alert", "truncat')
     return tmp_path
@@ -64,7 +66,7 @@ def run_dir(tmp_path):
 
 def test_block_list_deduplicates_validates_and_keeps_first_and_last_seen(run_dir):
     blocks = load_block_list(str(run_dir))
-    assert blocks.escalated_alerts == 6
+    assert blocks.escalated_alerts == 7
     keys = [(str(a), proto, port) for a, proto, port in blocks.sorted_channels()]
     assert keys == [("192.0.2.7", "", 0), ("198.51.100.9", "udp", 4433),
                     ("203.0.113.66", "tcp", 8443), ("2001:db8::66", "tcp", 443)]
@@ -73,7 +75,8 @@ def test_block_list_deduplicates_validates_and_keeps_first_and_last_seen(run_dir
     assert seen.last_seen == "2026-03-10T12:00:00.000000+00:00"
     assert seen.alert_ids == {"aaa1", "bbb2"} and len(seen.signatures) == 2
     assert sorted(blocks.domains) == ["backup-sync.example", "ok.example"]
-    assert blocks.rejected == 4        # the address, the domain, two ports
+    # three addresses (one with a zone holding a newline, one a number), a domain, two ports
+    assert blocks.rejected == 6
 
 
 def test_csv_rows(run_dir):
@@ -92,7 +95,7 @@ def test_rule_formats_hold_only_validated_values(run_dir):
     blocks = load_block_list(str(run_dir))
     for fmt in ("nft", "iptables", "ip6tables"):
         text = render(blocks, fmt)
-        assert "flush ruleset" not in text and "192.0.2.1" not in text
+        assert "flush ruleset" not in text and "192.0.2.1" not in text and "fe80" not in text
         assert "192.0.2.200" not in text              # not escalated
         assert "#   backup-sync.example" in text and "#   ok.example" in text
     nft = render(blocks, "nft")
