@@ -36,8 +36,8 @@ def build_parser() -> argparse.ArgumentParser:
         help="replay pcap/pcapng files and write EVE JSON or Zeek logs",
         description="Replay capture files (pcap, pcapng, or anything libpcap reads) in the "
                     "order given, as one capture, and write DIR/eve.json: one `flow` record "
-                    "per flow and a closing `stats` record (with --format zeek or both, "
-                    "Zeek's conn.log, ssl.log, x509.log and ssh.log). A file that cannot be read is "
+                    "per flow and a closing `stats` record; --format zeek writes Zeek's "
+                    "conn.log, ssl.log, x509.log and ssh.log instead, both writes both. A file that cannot be read is "
                     "reported and skipped; the exit status is then 1.",
     )
     rp.add_argument("files", nargs="+", metavar="FILE", help="capture files to replay")
@@ -47,7 +47,8 @@ def build_parser() -> argparse.ArgumentParser:
     rp.add_argument("-q", "--quiet", action="store_true",
                     help="no progress line on stderr (it is shown only when stderr is a terminal)")
     rp.add_argument("--summary", action="store_true",
-                    help="print a short summary of the flows found when done")
+                    help="print a short summary of the flows found when done (reads eve.json: "
+                         "not with --format zeek)")
     defaults = CoreConfig()
     rp.add_argument("--max-flows", type=int, metavar="N",
                     help="flow table cap; the oldest idle flows are evicted beyond it "

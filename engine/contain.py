@@ -269,7 +269,8 @@ def add_contain_parser(sub) -> None:
                     "row per address and port, and per domain, with the alerts' signatures, "
                     "first and last time seen and ids. Domains are comments in the rule "
                     "formats. Addresses, ports and domains that are not valid are left out "
-                    "with a warning. Exit status 2: DIR is missing or holds no eve.json.",
+                    "with a warning. Exit status 2: DIR is missing or holds no eve.json, or "
+                    "FILE cannot be written.",
     )
     cp.add_argument("directory", metavar="DIR", help="output directory of a replay or live run")
     cp.add_argument("--format", choices=FORMATS, default="nft",
