@@ -187,3 +187,6 @@ def test_cli_errors_name_the_directory(tmp_path, capsys):
     assert "missing is not a directory" in capsys.readouterr().err
     assert main(["contain", str(tmp_path)]) == 2
     assert "holds no eve.json" in capsys.readouterr().err
+    write_eve(tmp_path / "eve.json", [])
+    assert main(["contain", str(tmp_path), "-o", str(tmp_path / "no" / "such.nft")]) == 2
+    assert "cannot write" in capsys.readouterr().err
