@@ -95,6 +95,7 @@ UNSET_FIELD = "-"
 
 _EPOCH = datetime(1970, 1, 1, tzinfo=timezone.utc)
 _MICROSECOND = timedelta(microseconds=1)
+_FIN, _SYN, _RST, _PSH, _ACK = 0x01, 0x02, 0x04, 0x08, 0x10     # TCP flag bits
 # anything outside printable ASCII, and the backslash
 _NEEDS_ESCAPE = re.compile(r"[^\x20-\x5b\x5d-\x7e]")
 _BASE62 = "0123456789ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz"
@@ -202,7 +203,7 @@ def conn_state(proto: str, flags_ts: int, flags_tc: int, pkts_toclient: int) -> 
     UDP/ICMP: SF with a reply, S0 without."""
     if proto != "tcp":
         return "SF" if pkts_toclient else "S0"
-    syn, fin, rst = 0x02, 0x01, 0x04
+    syn, fin, rst = _SYN, _FIN, _RST
     if not flags_ts & syn:
         return "OTH"
     if not pkts_toclient:
@@ -224,7 +225,7 @@ def history(proto: str, flags_ts: int, flags_tc: int, pkts_toserver: int,
     canonical order (originator upper case, responder lower case)."""
     if proto != "tcp":
         return ("D" if pkts_toserver else "") + ("d" if pkts_toclient else "")
-    syn, ack, psh, fin, rst = 0x02, 0x10, 0x08, 0x01, 0x04
+    syn, ack, psh, fin, rst = _SYN, _ACK, _PSH, _FIN, _RST
     letters = [
         ("S", flags_ts & syn), ("h", flags_tc & syn and flags_tc & ack),
         ("A", flags_ts & ack), ("D", flags_ts & psh), ("d", flags_tc & psh),
