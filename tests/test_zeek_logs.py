@@ -220,6 +220,20 @@ def test_cli_format_zeek_writes_logs_only_and_refuses_summary(tmp_path, capsys):
     assert "--summary reads eve.json" in capsys.readouterr().err
 
 
+def test_outputs_write_each_event_to_every_chosen_sink(tmp_path):
+    from engine.sinks.outputs import open_outputs
+
+    event = _tls_event("both.example")
+    with open_outputs(str(tmp_path), "both") as outputs:
+        outputs.write(event)
+        outputs.flush()
+        assert outputs.eve_path == str(tmp_path / "eve.json")
+    assert json.loads((tmp_path / "eve.json").read_text()) == event
+    assert [r["server_name"] for r in read_log(tmp_path / "ssl.log")] == ["both.example"]
+    with pytest.raises(ValueError, match="one of eve, zeek, both"):
+        open_outputs(str(tmp_path), "json")
+
+
 # ------------------------------------------------------------------ escaping
 
 def test_escape_separator_newline_backslash_and_non_printables():

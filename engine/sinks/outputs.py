@@ -14,14 +14,19 @@ from .zeek import ZeekLogSink
 OUTPUT_FORMATS = ("eve", "zeek", "both")
 
 
-class Outputs:
-    """Every event to each of the chosen sinks. ``eve_path`` is DIR/eve.json,
-    or None when EVE is not written."""
+class Outputs(ExitStack):
+    """Every event to each of the chosen sinks; closing closes them all,
+    also when closing one fails. ``eve_path`` is DIR/eve.json, or None when
+    EVE is not written."""
 
-    def __init__(self, sinks: list, eve_path: str | None, closing: ExitStack):
-        self.sinks = sinks
-        self.eve_path = eve_path
-        self._closing = closing
+    def __init__(self):
+        super().__init__()
+        self.sinks = []
+        self.eve_path = None
+
+    def add(self, sink):
+        self.sinks.append(self.enter_context(sink))
+        return sink
 
     def write(self, event: dict) -> None:
         for sink in self.sinks:
@@ -31,16 +36,6 @@ class Outputs:
         for sink in self.sinks:
             sink.flush()
 
-    def close(self) -> None:
-        # every sink is closed, also when closing one of them fails
-        self._closing.close()
-
-    def __enter__(self):
-        return self
-
-    def __exit__(self, *exc):
-        self.close()
-
 
 def open_outputs(out_dir: str, output_format: str = "eve",
                  scope: NetScope | None = None) -> Outputs:
@@ -49,12 +44,13 @@ def open_outputs(out_dir: str, output_format: str = "eve",
     if output_format not in OUTPUT_FORMATS:
         raise ValueError(f"output format must be one of {', '.join(OUTPUT_FORMATS)}, "
                          f"not {output_format!r}.")
-    with ExitStack() as opened:     # a sink that fails to open closes the ones before it
-        sinks, eve_path = [], None
+    outputs = Outputs()
+    try:
         if output_format in ("eve", "both"):
-            eve = opened.enter_context(EveFileSink(out_dir))
-            sinks.append(eve)
-            eve_path = eve.path
+            outputs.eve_path = outputs.add(EveFileSink(out_dir)).path
         if output_format in ("zeek", "both"):
-            sinks.append(opened.enter_context(ZeekLogSink(out_dir, scope)))
-        return Outputs(sinks, eve_path, opened.pop_all())
+            outputs.add(ZeekLogSink(out_dir, scope))
+    except BaseException:       # a sink that fails to open closes the ones before it
+        outputs.close()
+        raise
+    return outputs
