@@ -128,10 +128,17 @@ def test_every_ssl_and_ssh_row_joins_a_conn_row_by_uid(run):
 def test_x509_log_rows_are_the_eve_x509_records(run):
     events, logs, _ = run
     certs = {e["x509"]["sha256"]: e["x509"] for e in events if e["event_type"] == "x509"}
+    days = [(r["fingerprint"], int(_seconds(r["ts"])) // 86400) for r in logs["x509"]]
+    assert len(set(days)) == len(days), "one row per certificate and day"
     rows = {r["fingerprint"]: r for r in logs["x509"]}
-    assert rows.keys() == certs.keys() and rows
-    for fp, row in rows.items():
-        x = certs[fp]
+    # every certificate of the ssl.log chains has its row, as in Zeek
+    chains = [r["cert_chain_fps"].split(",") for r in logs["ssl"] if r["cert_chain_fps"] != "-"]
+    assert rows.keys() == certs.keys() | {fp for chain in chains for fp in chain} and rows
+    for chain in chains:
+        for cert, signer in zip(chain, chain[1:]):
+            assert rows[cert]["certificate.issuer"] == rows[signer]["certificate.subject"]
+    for fp, x in certs.items():
+        row = rows[fp]
         assert row["certificate.subject"] == x["subject"]
         assert row["certificate.issuer"] == x["issuerdn"]
         assert row["certificate.serial"] == x["serial"].replace(":", "")

@@ -29,7 +29,9 @@ flags seen per direction, not Zeek's per-packet history:
   strings (the client's lists against the server's, RFC 4253 7.1); the
   server's lists are its server-to-client ones. host_key, host_key_alg,
   auth_success and auth_attempts are unknown: unset.
-* subject/issuer are EVE's (Suricata's) spelling of the names; curve,
+* x509.log has every certificate of the servers' chains once a day, as
+  Zeek logs them; subject/issuer are EVE's (Suricata's) spelling of the
+  names, exponent is unset. In ssl.log curve,
   last_alert, ssl_history and client_cert_chain_fps are unset.
 * QUIC handshakes are ssl.log rows (as Zeek's QUIC analyzer writes them)
   with the SNI and fingerprints; there is no quic.log. JA4SSH windows,
@@ -45,7 +47,10 @@ from datetime import datetime, timedelta, timezone
 
 from dpkt.ssl_ciphersuites import BY_CODE as CIPHER_SUITES
 
+from ..baseline import DAY_US
+from ..certs import parse_certificate
 from ..netscope import NetScope
+from .eve_x509 import x509_event
 
 __all__ = ["ZeekLogSink", "LOG_FIELDS", "zeek_uid", "escape", "format_value"]
 
@@ -95,6 +100,7 @@ UNSET_FIELD = "-"
 
 _EPOCH = datetime(1970, 1, 1, tzinfo=timezone.utc)
 _MICROSECOND = timedelta(microseconds=1)
+MAX_X509_LOGGED = 100_000      # (certificate, day) pairs remembered; forgotten all at once past it
 _FIN, _SYN, _RST, _PSH, _ACK = 0x01, 0x02, 0x04, 0x08, 0x10     # TCP flag bits
 # anything outside printable ASCII, and the backslash
 _NEEDS_ESCAPE = re.compile(r"[^\x20-\x5b\x5d-\x7e]")
@@ -265,6 +271,7 @@ class ZeekRows:
 
     def __init__(self, scope: NetScope | None = None):
         self.scope = scope or NetScope()
+        self._x509_logged = set()       # (sha256, day): Zeek logs a certificate once a day
 
     def rows(self, event: dict):
         kind = event.get("event_type")
@@ -272,12 +279,32 @@ class ZeekRows:
             yield "conn", self.conn(event)
         elif kind == "tls":
             yield "ssl", self.ssl(event)
+            yield from self.chain_x509(event)
         elif kind == "quic":
             yield "ssl", self.quic_ssl(event)
-        elif kind == "x509":
+        elif kind == "x509" and self._first_today(event["x509"]["sha256"], event["timestamp"]):
             yield "x509", self.x509(event)
         elif kind == "ssh" and ("client" in event["ssh"] or "server" in event["ssh"]):
             yield "ssh", self.ssh(event)
+
+    def _first_today(self, sha256: str, timestamp: str) -> bool:
+        key = (sha256, _micros(timestamp) // DAY_US)
+        if key in self._x509_logged:
+            return False
+        if len(self._x509_logged) >= MAX_X509_LOGGED:
+            self._x509_logged.clear()
+        self._x509_logged.add(key)
+        return True
+
+    def chain_x509(self, event: dict):
+        """x509.log rows for every certificate of the server's chain, as
+        Zeek writes them (the detection layer's EVE x509 records cover the
+        leaf only): parsed and shaped by the code that makes EVE x509."""
+        for der in map(base64.b64decode, event["tls"].get("chain") or ()):
+            if self._first_today(hashlib.sha256(der).hexdigest(), event["timestamp"]):
+                cert = x509_event(parse_certificate(der), None, None, None,
+                                  {"at_us": _micros(event["timestamp"])})
+                yield "x509", self.x509(cert)
 
     def conn(self, event: dict) -> dict:
         f = event["flow"]
@@ -353,7 +380,7 @@ class ZeekRows:
             "san.email": san.get("email"), "san.ip": san.get("ip"),
             "basic_constraints.ca": constraints.get("ca"),
             "basic_constraints.path_len": constraints.get("path_length"),
-            # the detection layer reports the servers' leaf certificates
+            # EVE x509 records and the chains are the servers' certificates
             "host_cert": True, "client_cert": False,
         }
 
