@@ -293,6 +293,24 @@ def test_hostile_sni_stays_in_its_column(tmp_path):
     assert len(text.splitlines()) == 8 + 2 + 1
 
 
+def test_a_chain_entry_that_is_no_certificate_gets_a_row_of_unset_fields(tmp_path):
+    import base64
+    import hashlib
+
+    garbage = b"\x30\x03\x02\x01\x00"
+    event = _tls_event("x.example")
+    event["tls"]["chain"] = [base64.b64encode(garbage).decode()]
+    with ZeekLogSink(str(tmp_path)) as sink:
+        sink.write(event)
+        sink.write(event)                   # the same certificate the same day: one row
+    [row] = read_log(tmp_path / "x509.log")
+    assert row["fingerprint"] == hashlib.sha256(garbage).hexdigest()
+    raw = (tmp_path / "x509.log").read_text(encoding="ascii").splitlines()[8].split("\t")
+    assert raw[2:6] == ["-", "-", "-", "-"]      # version, serial, subject, issuer: unset
+    assert row["certificate.subject"] == "-"
+    assert read_log(tmp_path / "ssl.log")[0]["cert_chain_fps"] == row["fingerprint"]
+
+
 # --------------------------------------------------------- uid, state, history
 
 def test_uid_is_zeek_shaped_and_depends_only_on_the_flow_id():
