@@ -104,6 +104,16 @@ def test_ssl_log_rows_are_the_eve_tls_records(run):
     assert any(r["cipher"].startswith("TLS_") for r in rows.values())
 
 
+def test_sni_matches_cert_where_the_demo_says_so(run):
+    _, logs, out = run
+    matches = {(r["server_name"], r["sni_matches_cert"]) for r in logs["ssl"]
+               if r["cert_chain_fps"] != "-"}
+    if out.name.startswith("zeek-demo"):
+        # the exfil server's self-signed certificate names 203.0.113.66, not its SNI
+        assert ("backup-sync.example", False) in matches
+        assert ("mail.example.org", True) in matches
+
+
 def test_quic_handshakes_are_ssl_rows(run):
     events, logs, _ = run
     quic = {zeek_uid(e["flow_id"]): e["quic"] for e in events if e["event_type"] == "quic"}

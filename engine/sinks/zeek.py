@@ -31,7 +31,8 @@ flags seen per direction, not Zeek's per-packet history:
   auth_success and auth_attempts are unknown: unset.
 * x509.log has every certificate of the servers' chains once a day, as
   Zeek logs them; subject/issuer are EVE's (Suricata's) spelling of the
-  names, exponent is unset. In ssl.log curve,
+  names, exponent is unset. sni_matches_cert follows RFC 6125 (as the
+  certificate validation does). In ssl.log curve,
   last_alert, ssl_history and client_cert_chain_fps are unset.
 * QUIC handshakes are ssl.log rows (as Zeek's QUIC analyzer writes them)
   with the SNI and fingerprints; there is no quic.log. JA4SSH windows,
@@ -48,8 +49,9 @@ from datetime import datetime, timedelta, timezone
 from dpkt.ssl_ciphersuites import BY_CODE as CIPHER_SUITES
 
 from ..baseline import DAY_US
-from ..certs import parse_certificate
+from ..certs import CertCache
 from ..netscope import NetScope
+from ..validation import hostname_matches
 from .eve_x509 import x509_event
 
 __all__ = ["ZeekLogSink", "LOG_FIELDS", "zeek_uid", "escape", "format_value"]
@@ -272,14 +274,16 @@ class ZeekRows:
     def __init__(self, scope: NetScope | None = None):
         self.scope = scope or NetScope()
         self._x509_logged = set()       # (sha256, day): Zeek logs a certificate once a day
+        self._certs = CertCache()       # bounded: parsed certificates by SHA-256
 
     def rows(self, event: dict):
         kind = event.get("event_type")
         if kind == "flow" and not event["flow"].get("interim"):
             yield "conn", self.conn(event)
         elif kind == "tls":
-            yield "ssl", self.ssl(event)
-            yield from self.chain_x509(event)
+            chain = [base64.b64decode(der) for der in event["tls"].get("chain") or ()]
+            yield "ssl", self.ssl(event, chain)
+            yield from self.chain_x509(event, chain)
         elif kind == "quic":
             yield "ssl", self.quic_ssl(event)
         elif kind == "x509" and self._first_today(event["x509"]["sha256"], event["timestamp"]):
@@ -296,13 +300,13 @@ class ZeekRows:
         self._x509_logged.add(key)
         return True
 
-    def chain_x509(self, event: dict):
+    def chain_x509(self, event: dict, chain: list):
         """x509.log rows for every certificate of the server's chain, as
         Zeek writes them (the detection layer's EVE x509 records cover the
         leaf only): parsed and shaped by the code that makes EVE x509."""
-        for der in map(base64.b64decode, event["tls"].get("chain") or ()):
+        for der in chain:
             if self._first_today(hashlib.sha256(der).hexdigest(), event["timestamp"]):
-                cert = x509_event(parse_certificate(der), None, None, None,
+                cert = x509_event(self._certs.get(der), None, None, None,
                                   {"at_us": _micros(event["timestamp"])})
                 yield "x509", self.x509(cert)
 
@@ -327,23 +331,28 @@ class ZeekRows:
             "inner_vlan": vlan[1] if len(vlan) > 1 else None,
         }
 
-    def ssl(self, event: dict) -> dict:
+    def ssl(self, event: dict, chain: list) -> dict:
+        """``chain``: the server's certificates (DER), leaf first."""
         t = event["tls"]
         cipher = t.get("cipher_suite")
         if cipher is not None:
             code = int(cipher, 16)
             suite = CIPHER_SUITES.get(code)
             cipher = suite.name if suite else f"unknown-{code}"
-        chain = t.get("chain")
+        sni_matches_cert = None
+        if chain and t.get("sni"):
+            leaf = self._certs.get(chain[0])
+            sni_matches_cert = hostname_matches(leaf.san_dns, leaf.san_ip, leaf.common_name,
+                                                t["sni"])
         return {
             "ts": _micros(event["timestamp"]), **_conn_id(event),
             "version": _TLS_VERSIONS.get(t.get("version")), "cipher": cipher,
             "server_name": t.get("sni"), "resumed": t.get("resumed"),
             "next_protocol": t.get("alpn_selected"), "established": t.get("established"),
             # Zeek's certificate fingerprint is the SHA-256 of the DER (X509::hash_function)
-            "cert_chain_fps": [hashlib.sha256(base64.b64decode(der)).hexdigest() for der in chain]
-            if chain else None,
+            "cert_chain_fps": [hashlib.sha256(der).hexdigest() for der in chain] or None,
             "subject": t.get("subject"), "issuer": t.get("issuerdn"),
+            "sni_matches_cert": sni_matches_cert,
             "ja3": (t.get("ja3") or {}).get("hash"), "ja3s": (t.get("ja3s") or {}).get("hash"),
             "ja4": t.get("ja4"), "ja4s": t.get("ja4s"),
         }
