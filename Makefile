@@ -32,14 +32,17 @@ PIP_PACKAGES := \
     "tldextract>=5.1" \
     "redis>=5.0" \
     "pytest>=7" \
-    "pytest-benchmark>=4"
+    "pytest-benchmark>=4" \
+    "zat>=0.4.9"
 
 # Debian packages the tests drive as real peers, installed with apt-get when
 # missing (needs root, as CI and the sensor hosts have). One per line.
 SYSTEM_PACKAGES := \
     iproute2 \
     rsyslog \
-    redis-server
+    redis-server \
+    nftables \
+    iptables
 
 SYSTEM_STAMP := $(VENV)/.system-deps-installed
 

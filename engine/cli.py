@@ -11,6 +11,8 @@ from .config import CoreConfig
 from .live import LiveOptions, open_interface, run_live
 from .errors import CaptureError, ConfigError
 from .settings import load_settings, render_settings
+from .sinks.fanout import OUTPUT_FORMATS
+from .contain import add_contain_parser, run_contain
 from .progress import Progress
 from .sinks.file import eve_files
 
@@ -32,19 +34,22 @@ def build_parser() -> argparse.ArgumentParser:
 
     rp = sub.add_parser(
         "replay",
-        help="replay pcap/pcapng files and write EVE JSON records",
+        help="replay pcap/pcapng files and write EVE JSON or Zeek logs",
         description="Replay capture files (pcap, pcapng, or anything libpcap reads) in the "
                     "order given, as one capture, and write DIR/eve.json: one `flow` record "
-                    "per flow and a closing `stats` record. A file that cannot be read is "
+                    "per flow and a closing `stats` record; --format zeek writes Zeek's "
+                    "conn.log, ssl.log, x509.log and ssh.log instead, both writes both. A file that cannot be read is "
                     "reported and skipped; the exit status is then 1.",
     )
     rp.add_argument("files", nargs="+", metavar="FILE", help="capture files to replay")
     rp.add_argument("-o", "--output", required=True, metavar="DIR",
-                    help="output directory (created if missing); eve.json is written there")
+                    help="output directory (created if missing) for the files --format names")
+    _add_format_argument(rp)
     rp.add_argument("-q", "--quiet", action="store_true",
                     help="no progress line on stderr (it is shown only when stderr is a terminal)")
     rp.add_argument("--summary", action="store_true",
-                    help="print a short summary of the flows found when done")
+                    help="print a short summary of the flows found when done (reads eve.json: "
+                         "not with --format zeek)")
     defaults = CoreConfig()
     rp.add_argument("--max-flows", type=int, metavar="N",
                     help="flow table cap; the oldest idle flows are evicted beyond it "
@@ -64,7 +69,7 @@ def build_parser() -> argparse.ArgumentParser:
 
     lp = sub.add_parser(
         "live",
-        help="capture from a network interface and write EVE JSON records",
+        help="capture from an interface and write EVE JSON or Zeek logs",
         description="Capture from a network interface with libpcap and write DIR/eve.json "
                     "as replay does, plus a `stats` record every --stats-interval seconds "
                     "with the kernel's received and dropped packet counts. SIGINT or SIGTERM "
@@ -77,7 +82,8 @@ def build_parser() -> argparse.ArgumentParser:
     lp.add_argument("-i", "--interface", required=True, metavar="IFACE",
                     help="network interface to capture on")
     lp.add_argument("-o", "--output", required=True, metavar="DIR",
-                    help="output directory (created if missing); eve.json is written there")
+                    help="output directory (created if missing) for the files --format names")
+    _add_format_argument(lp)
     live_defaults = LiveOptions("-")
     lp.add_argument("--bpf", metavar="EXPR", help="BPF capture filter, as tcpdump takes it")
     lp.add_argument("--snaplen", type=_positive_int, default=live_defaults.snaplen, metavar="N",
@@ -108,7 +114,15 @@ def build_parser() -> argparse.ArgumentParser:
     show.add_argument("-c", "--config", metavar="FILE", help="configuration file to merge")
     check = csub.add_parser("check", help="validate a configuration file; exit 2 if it is wrong")
     check.add_argument("file", metavar="FILE")
+    add_contain_parser(sub)
     return parser
+
+
+def _add_format_argument(parser) -> None:
+    parser.add_argument("--format", choices=OUTPUT_FORMATS, default="eve",
+                        help="eve: DIR/eve.json; zeek: Zeek TSV logs DIR/conn.log, ssl.log, "
+                             "x509.log, ssh.log (for RITA and Zeek tooling); both "
+                             "(default eve)")
 
 
 def _positive_int(text: str) -> int:
@@ -138,6 +152,8 @@ def main(argv=None) -> int:
     try:
         if args.command == "config":
             return run_config(args)
+        if args.command == "contain":
+            return run_contain(args)
         settings = load_settings(args.config)
         overrides = {"max_flows": getattr(args, "max_flows", None),
                      "tcp_timeout_established_s": getattr(args, "tcp_timeout_established", None)}
@@ -167,6 +183,10 @@ def run_config(args) -> int:
 def run_replay(args, settings) -> int:
     from .replay import replay   # the compiled core loads only when needed
 
+    if args.summary and args.format == "zeek":
+        print("exfilwatch: --summary reads eve.json: use it with --format eve or both.",
+              file=sys.stderr)
+        return EXIT_USAGE
     if args.summary and not settings["outputs"].eve_file:
         print("exfilwatch: --summary reads eve.json, which [outputs] eve_file = false turns off.",
               file=sys.stderr)
@@ -174,7 +194,8 @@ def run_replay(args, settings) -> int:
     show_progress = not args.quiet and sys.stderr.isatty()
     try:
         result = replay(args.files, args.output, settings, state_dir=args.state,
-                        progress=Progress() if show_progress else None)
+                        progress=Progress() if show_progress else None,
+                        output_format=args.format)
     except OSError as exc:
         print(f"exfilwatch: cannot write to {args.output}: {exc.strerror}.", file=sys.stderr)
         return EXIT_USAGE
@@ -205,7 +226,8 @@ def run_live_command(args, settings) -> int:
         return EXIT_INPUT_ERROR
     try:
         result = run_live(handle, args.output, settings, state_dir=args.state, stop=stop,
-                          on_stats=None if args.quiet else _print_status)
+                          on_stats=None if args.quiet else _print_status,
+                          output_format=args.format)
     except OSError as exc:
         print(f"exfilwatch: cannot write to {args.output}: {exc.strerror}.", file=sys.stderr)
         return EXIT_USAGE
@@ -213,8 +235,7 @@ def run_live_command(args, settings) -> int:
         handle.close()
     if not args.quiet:
         print(f"exfilwatch: stopped; {result.flows_written:,} flow records, "
-              f"{len(result.alerts)} alerts in {result.eve_path or 'the configured outputs'}.",
-              file=sys.stderr)
+              f"{len(result.alerts)} alerts in {args.output}.", file=sys.stderr)
     return EXIT_OK
 
 

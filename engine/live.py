@@ -172,15 +172,17 @@ def _activate_error(iface: str, rc: int) -> str:
 
 def run_live(handle: LiveHandle, out_dir: str, settings: Settings = Settings(),
              state_dir: str | None = None, stop: threading.Event | None = None,
-             on_stats=None) -> LiveResult:
+             on_stats=None, output_format: str = "eve") -> LiveResult:
     """Capture until ``stop`` is set, then flush. ``on_stats(event)`` is
-    called with every `stats` event written (the CLI's status line)."""
+    called with every `stats` event written (the CLI's status line);
+    ``output_format``: "eve", "zeek" or "both" (engine.sinks.fanout)."""
     stop = stop or threading.Event()
     opts = handle.options
     pipeline = SensorPipeline(settings.core)
     detection = DetectionEngine(settings.detection(), state_dir, source="live:" + handle.interface)
     try:
-        sink = open_outputs(settings["outputs"], out_dir)
+        sink = open_outputs(settings["outputs"], out_dir, output_format=output_format,
+                            scope=detection.scope)
     except BaseException:
         detection.close()
         raise

@@ -62,11 +62,13 @@ class RecordWriter:
 
 
 def replay(paths, out_dir: str, settings: Settings = Settings(), state_dir: str | None = None,
-           progress: Progress | None = None) -> ReplayResult:
+           progress: Progress | None = None, output_format: str = "eve") -> ReplayResult:
+    """``output_format``: "eve", "zeek" or "both" (engine.sinks.fanout)."""
     pipeline = SensorPipeline(settings.core)
     detection = DetectionEngine(settings.detection(), state_dir,
                                 source="replay:" + ",".join(os.path.basename(p) for p in paths))
-    with open_outputs(settings["outputs"], out_dir) as sink:
+    with open_outputs(settings["outputs"], out_dir, output_format=output_format,
+                      scope=detection.scope) as sink:
         result = ReplayResult(eve_path=sink.eve_path)
         write = RecordWriter(sink, detection, result)
         try:

@@ -34,7 +34,13 @@ def read_eve(path: Path) -> list:
 
 
 @pytest.fixture
-def lab(tmp_path, request):
+def sensor_args():
+    """More `exfilwatch live` arguments; a test overrides them with parametrize."""
+    return []
+
+
+@pytest.fixture
+def lab(tmp_path, request, sensor_args):
     """Namespaces, a TLS server on SERVER_ADDR:PORT and `exfilwatch live` on
     the client's veth end, writing stats every 0.2 s; all gone afterwards.
     Parametrized indirectly, the parameter is more configuration (TOML)."""
@@ -59,7 +65,7 @@ def lab(tmp_path, request):
             sensor = net.popen(net.client_ns,
                                [sys.executable, "-m", "engine.cli", "live", "-i", net.client_if,
                                 "-o", out, "-c", config, "--stats-interval", "0.2", "--quiet",
-                                "--bpf", f"tcp port {PORT}"],
+                                "--bpf", f"tcp port {PORT}", *sensor_args],
                                cwd=REPO, stdout=subprocess.PIPE, stderr=subprocess.PIPE)
             procs.append(sensor)
             # the first stats record says the handle is open and reading
@@ -135,6 +141,31 @@ def test_live_tls_upload_gives_flow_tls_x509_stats_and_alert(lab):
     assert alerts, [e["event_type"] for e in events]
     assert alerts[0]["src_ip"] == CLIENT_ADDR and alerts[0]["dest_port"] == PORT
     assert any("large_upload" in a["exfil"]["evidence"]["findings"] for a in alerts)
+
+
+@pytest.mark.parametrize("sensor_args", [["--format", "both"]])
+def test_live_writes_zeek_logs_with_the_eve_values(lab):
+    from zat.zeek_log_reader import ZeekLogReader
+
+    from engine.sinks.zeek import zeek_uid
+
+    net, sensor, eve = lab
+    client = upload(net, 1_000_000)
+    out, err = client.communicate(timeout=60)
+    assert client.returncode == 0, err
+    rc, err = stop(sensor)
+    assert rc == 0, err
+    flow = client_flows(read_eve(eve), int(out.split()[0]))[0]
+    conn = [r for r in ZeekLogReader(str(eve.parent / "conn.log"), strict=True).readrows()
+            if r["uid"] == zeek_uid(flow["flow_id"])]
+    assert len(conn) == 1
+    assert conn[0]["orig_ip_bytes"] == flow["flow"]["bytes_toserver"]
+    assert conn[0]["resp_pkts"] == flow["flow"]["pkts_toclient"]
+    assert conn[0]["service"] == "ssl" and conn[0]["local_orig"] and not conn[0]["local_resp"]
+    ssl = list(ZeekLogReader(str(eve.parent / "ssl.log"), strict=True).readrows())
+    assert [(r["uid"], r["server_name"]) for r in ssl] == [(conn[0]["uid"], SNI)]
+    assert (eve.parent / "conn.log").read_text().endswith("\n") and \
+        (eve.parent / "conn.log").read_text().splitlines()[-1].startswith("#close\t")
 
 
 def test_sigterm_during_a_transfer_still_writes_the_flow(lab):

@@ -1,7 +1,7 @@
 """Every EVE record to every configured output, encoded once.
 
-    with open_outputs(settings["outputs"], "out/") as sink:
-        sink.write(event)                  # eve.json, stdout, syslog, redis...
+    with open_outputs(settings["outputs"], "out/", output_format="both") as sink:
+        sink.write(event)                  # eve.json, Zeek logs, stdout, syslog, redis...
         sink.flush()                       # network outputs deliver (or spool)
         sink.counters()                    # -> stats.outputs
         sink.reopen()                      # SIGHUP: eve.json opened again by name
@@ -21,23 +21,32 @@ from .file import EveFileSink
 from .spool import DiskSpool
 from .stdout import StdoutSink
 from .syslog import SyslogTransport
+from .zeek import ZeekLogSink
+
+OUTPUT_FORMATS = ("eve", "zeek", "both")    # --format: EVE lines, Zeek logs, or both
 
 
 class FanoutSink:
-    """The configured outputs, written in turn; ``eve_path`` is DIR/eve.json or None."""
+    """The configured outputs, written in turn; ``eve_path`` is DIR/eve.json or None.
+    ``outputs`` take the encoded EVE line; ``event_outputs`` (the Zeek
+    logs) take the event itself."""
 
-    def __init__(self, outputs: list, eve_path: str | None = None):
+    def __init__(self, outputs: list, eve_path: str | None = None, event_outputs=()):
         self.outputs = outputs
+        self.event_outputs = list(event_outputs)
         self.eve_path = eve_path
 
     def write(self, event: dict) -> None:
-        line = encode_event(event)
-        event_type = event["event_type"]
-        for output in self.outputs:
-            output.write(event_type, line)
+        if self.outputs:
+            line = encode_event(event)
+            event_type = event["event_type"]
+            for output in self.outputs:
+                output.write(event_type, line)
+        for output in self.event_outputs:
+            output.write(event)
 
     def flush(self) -> None:
-        for output in self.outputs:
+        for output in self.outputs + self.event_outputs:
             output.flush()
 
     def reopen(self) -> None:
@@ -54,7 +63,7 @@ class FanoutSink:
     def close(self) -> None:
         """Deliver what can be delivered, then close every output, also when one fails."""
         errors = []
-        for output in self.outputs:
+        for output in self.outputs + self.event_outputs:
             try:
                 output.close()
             except OSError as exc:
@@ -73,13 +82,21 @@ def _name(output) -> str:
     return getattr(output, "transport", output).name
 
 
-def open_outputs(config: OutputsConfig, out_dir: str, *, stdout=None) -> FanoutSink:
+def open_outputs(config: OutputsConfig, out_dir: str, *, stdout=None,
+                 output_format: str = "eve", scope=None) -> FanoutSink:
     """The outputs ``config`` asks for, writing into ``out_dir`` (eve.json,
     and the spool unless ``spool_dir`` is set). ``stdout``: the stream of
-    the stdout output (the process's stdout by default)."""
+    the stdout output (the process's stdout by default). ``output_format``
+    (--format) "zeek" writes the Zeek logs instead of eve.json, "both" as
+    well; ``scope`` (home_net) decides their local_orig/local_resp."""
+    if output_format not in OUTPUT_FORMATS:
+        raise ValueError(f"output format must be one of {', '.join(OUTPUT_FORMATS)}, "
+                         f"not {output_format!r}.")
     sink = FanoutSink([])
     try:
-        if config.eve_file:
+        if output_format in ("zeek", "both"):
+            sink.event_outputs.append(ZeekLogSink(out_dir, scope))
+        if config.eve_file and output_format != "zeek":
             local = EveFileSink(out_dir, rotate_bytes=int(config.rotate_mb * (1 << 20)),
                                 keep=config.rotate_keep)
             sink.outputs.append(local)
