@@ -12,6 +12,7 @@ from .live import LiveOptions, open_interface, run_live
 from .errors import CaptureError, ConfigError
 from .settings import load_settings, render_settings
 from .progress import Progress
+from .report import cli as report_cli
 
 EXIT_OK = 0
 EXIT_INPUT_ERROR = 1     # a capture file could not be read (the others were)
@@ -94,6 +95,8 @@ def build_parser() -> argparse.ArgumentParser:
                     help="no status line on stderr at each stats record")
     lp.add_argument("-v", "--verbose", action="store_true", help="log debug messages")
 
+    report_cli.add_parser(sub)
+
     cp = sub.add_parser("config", help="show or check the configuration",
                         description="Show the effective configuration (defaults, or a file "
                                     "merged over them) as TOML, or check a configuration file.")
@@ -141,6 +144,8 @@ def main(argv=None) -> int:
         settings = dataclasses.replace(settings, sections={**settings.sections, "core": core})
         if args.command == "live":
             return run_live_command(args, settings)
+        if args.command == "report":
+            return report_cli.run(args, settings)
         return run_replay(args, settings)
     except ConfigError as exc:
         print(f"exfilwatch: {exc}", file=sys.stderr)
