@@ -31,12 +31,14 @@ PIP_PACKAGES := \
     certifi \
     "tldextract>=5.1" \
     "pytest>=7" \
-    "pytest-benchmark>=4"
+    "pytest-benchmark>=4" \
+    "playwright>=1.40"
 
 # Debian packages the tests drive as real peers, installed with apt-get when
 # missing (needs root, as CI and the sensor hosts have). One per line.
 SYSTEM_PACKAGES := \
-    iproute2
+    iproute2 \
+    chromium
 
 SYSTEM_STAMP := $(VENV)/.system-deps-installed
 
