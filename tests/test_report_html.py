@@ -36,12 +36,13 @@ class Markup(HTMLParser):
 
     def __init__(self, page):
         super().__init__()
-        self.tags, self.attrs = set(), set()
+        self.tags, self.attrs, self.links = set(), set(), []
         self.feed(page)
 
     def handle_starttag(self, tag, attrs):
         self.tags.add(tag)
         self.attrs.update(name for name, _ in attrs)
+        self.links += [value for name, value in attrs if name == "href"]
 
 
 def test_no_markup_from_traffic_reaches_the_page():
@@ -66,7 +67,9 @@ def test_a_skipped_line_is_listed_with_its_escaped_path():
 def test_the_page_is_self_contained_and_forbids_scripts_and_fetches():
     page = hostile_page()
     assert "Content-Security-Policy" in page and "default-src 'none'" in page
-    assert not {"src", "href", "srcset"} & Markup(page).attrs
+    markup = Markup(page)
+    assert not {"src", "srcset", "action"} & markup.attrs
+    assert markup.links and all(link.startswith("#host-") for link in markup.links)
     assert re.findall(r"https?://[^\s\"'<]+", page) == ["http://www.w3.org/2000/svg"] * \
         page.count("<svg ")
     assert page.count("<svg ") == 3      # timeline, upload/download, the host's bytes out

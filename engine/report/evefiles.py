@@ -9,11 +9,12 @@ bad line must not cost the analyst the report. The skipped lines are
 listed in the report too.
 """
 import gzip
-import json
 import logging
 import re
 from dataclasses import dataclass, field
 from pathlib import Path
+
+import orjson
 
 from ..errors import ExfilwatchError
 
@@ -70,14 +71,14 @@ def read_directories(directories) -> EveRecords:
 def _read_file(path: Path, source: int, out: EveRecords) -> None:
     opener = gzip.open if path.suffix == ".gz" else open
     try:
-        with opener(path, "rt", encoding="utf-8", errors="replace") as fh:
+        with opener(path, "rb") as fh:
             for number, line in enumerate(fh, 1):
                 if not line.strip():
                     continue
                 problem = None
                 try:
-                    record = json.loads(line)
-                except json.JSONDecodeError as exc:
+                    record = orjson.loads(line)
+                except orjson.JSONDecodeError as exc:
                     problem = f"not JSON ({exc.msg} at column {exc.colno})"
                 else:
                     if not isinstance(record, dict):

@@ -12,7 +12,7 @@ from string import Template
 
 from . import svg
 from ..netscope import INTERNAL
-from .model import PLAYBOOK, Alert, Host, Triage
+from .model import APPROVED_VALIDATION, PLAYBOOK, Alert, Host, Triage
 from .text import describe, esc, format_time, human_bytes
 
 UPDOWN_CHANNELS = 16       # channels in the upload/download chart
@@ -56,7 +56,7 @@ margin:2px 4px 2px 0;font-family:ui-monospace,monospace;font-size:12.5px}
 .badge{border-radius:12px;padding:3px 12px;font-weight:600;font-size:12.5px;color:#fff;
 background:var(--amber)}.badge.t2{background:var(--red)}.badge.soft{background:#e5e7eb;color:var(--ink)}
 .nums{color:var(--mute)}.nums b{color:var(--ink)}
-.playbook{display:grid;grid-template-columns:repeat(3,1fr);gap:10px;margin:14px 0}
+.playbook{display:grid;grid-template-columns:repeat(3,1fr);gap:10px;margin:14px 0;align-items:start}
 .q{border-radius:8px;padding:10px 12px;background:#f0f7f3;border:1px solid #cfe8da}
 .q.alert{background:#fdecea;border-color:#f3b9b2}.q.context{background:#fff7e6;border-color:#f5d79e}
 .q h4{margin:0 0 4px;font-size:13px}.q .v{font-weight:700;font-size:12px;text-transform:uppercase;
@@ -73,6 +73,10 @@ th{text-align:left;color:var(--mute);font-weight:600;border-bottom:1px solid var
 td{border-bottom:1px solid #f1f3f6;padding:4px 6px;vertical-align:top;overflow-wrap:anywhere}
 td.n,th.n{text-align:right;font-variant-numeric:tabular-nums;white-space:nowrap}
 .mono{font-family:ui-monospace,monospace;font-size:12px}.flag{color:var(--red);font-weight:700}
+.ok{color:var(--green)}a{color:var(--blue);text-decoration:none}
+.score{display:inline-block;min-width:34px;text-align:center;border-radius:10px;padding:1px 8px;
+font-weight:700;color:#fff;background:var(--green)}.score.mid{background:var(--amber)}
+.score.hi{background:var(--red)}
 .grid2{display:grid;grid-template-columns:1fr 1fr;gap:12px}
 details summary{cursor:pointer;color:var(--blue);margin:6px 0}
 svg{width:100%;height:auto;display:block}
@@ -87,7 +91,8 @@ def render(triage: Triage, sources: list, skipped: list = ()) -> str:
             if triage.first_us else "no timed records")
     where = sources[0] if len(sources) == 1 else f"{len(sources)} output directories"
     subtitle = f"{esc(span)} · {esc(where)}"
-    body = [_skipped(skipped), _summary(triage), _containment(triage), _overview_charts(triage)]
+    body = [_skipped(skipped), _summary(triage), _at_a_glance(triage), _containment(triage),
+            _overview_charts(triage)]
     body += [_host(h, triage) for h in triage.flagged]
     body += [_other_hosts(triage), _certificates(triage)]
     return PAGE.substitute(css=CSS, subtitle=subtitle, body="".join(body),
@@ -116,6 +121,36 @@ def _summary(t: Triage) -> str:
     return '<section class="tiles">' + "".join(
         f'<div class="tile {cls}"><b>{esc(v)}</b><span>{esc(label)}</span></div>'
         for cls, v, label in tiles) + "</section>"
+
+
+def _anchor(ip: str) -> str:
+    return "host-" + "".join(c if c.isalnum() else "-" for c in ip)
+
+
+def _at_a_glance(t: Triage) -> str:
+    if not t.flagged:
+        return ""
+    rows = []
+    for h in t.flagged:
+        lead = max(h.alerts, key=lambda a: (a.escalate, a.score))
+        decision = ('<span class="badge t2">Tier 2</span>' if h.escalated
+                    else '<span class="badge">Tier 1</span>')
+        rows.append(f'<tr><td class="mono"><a href="#{_anchor(h.ip)}">{esc(h.ip)}</a></td>'
+                    f"<td>{decision}</td><td class=\"n\">{_score(h.score)}</td>"
+                    f"<td>{esc(lead.signature)}</td>"
+                    f"<td>{esc(lead.dest_ip)}:{lead.dest_port}</td>"
+                    f'<td class="n">{esc(human_bytes(h.bytes_out))}</td>'
+                    f'<td class="n">{len(h.alerts)}</td></tr>')
+    return ('<h2>Hosts to triage</h2><div class="card"><table><tr><th>host</th><th>decision</th>'
+            '<th class="n">score</th><th>leading alert</th><th>destination</th>'
+            '<th class="n">sent out</th><th class="n">alerts</th></tr>'
+            + "".join(rows) + "</table></div>")
+
+
+def _score(score) -> str:
+    level = "hi" if isinstance(score, int) and score >= 70 else \
+        "mid" if isinstance(score, int) and score >= 40 else "lo"
+    return f'<span class="score {level}">{esc(score)}</span>'
 
 
 def _chips(values, cls="") -> str:
@@ -184,7 +219,7 @@ def _host(h: Host, t: Triage) -> str:
     channels = (f"<details><summary>All {len(h.channels)} channels of {esc(h.ip)}</summary>"
                 + _channel_table(h.channels, t) + "</details>")
     cls = "card host escalated" if h.escalated else "card host"
-    return (f'<section class="{cls}" id="host-{esc(h.ip)}">{head}{playbook}{chart}{alerts}'
+    return (f'<section class="{cls}" id="{_anchor(h.ip)}">{head}{playbook}{chart}{alerts}'
             f"{channels}</section>")
 
 
@@ -233,8 +268,7 @@ def _certificate(cert: dict) -> str:
 
 
 def _evidence_flows(a: Alert, t: Triage) -> str:
-    flows = {f.key: f for ch in t.channels for f in ch.flows}
-    found = [flows[k] for k in a.flows if k in flows]
+    found = [t.flows[k] for k in a.flows if k in t.flows]
     if not found:
         return ""
     rows = "".join(
@@ -296,9 +330,11 @@ def _certificates(t: Triage) -> str:
         v = x.get("validation") if isinstance(x.get("validation"), dict) else {}
         reasons = ", ".join(str(r.get("id", "")) for r in x.get("reasons") or []
                             if isinstance(r, dict))
-        rows.append(f'<tr><td class="n">{esc(x.get("score", "–"))}</td>'
+        approved = v.get("status") in APPROVED_VALIDATION or v.get("approved_ca")
+        rows.append(f'<tr><td class="n">{_score(x.get("score", "–"))}</td>'
                     f"<td>{esc(x.get('subject', ''))}</td><td>{esc(x.get('issuerdn', ''))}</td>"
-                    f"<td>{esc(v.get('status', ''))}</td><td>{esc(reasons)}</td>"
+                    f'<td class="{"ok" if approved else "flag"}">{esc(v.get("status", ""))}</td>'
+                    f"<td>{esc(reasons)}</td>"
                     f"<td>{esc(x.get('sni', ''))}</td></tr>")
     return ('<h2>Certificates seen</h2><div class="card"><table><tr><th class="n">score</th>'
             "<th>subject</th><th>issuer</th><th>validation</th><th>anomalies</th><th>SNI</th></tr>"

@@ -180,6 +180,7 @@ class Host:
 class Triage:
     hosts: list                 # flagged hosts first (escalated, then score), then the others
     alerts: list                # every alert, in time order
+    flows: dict                 # FlowKey -> Flow
     channels: list              # every channel, most bytes out first
     certificates: dict          # sha256 -> x509 record body
     shared_destinations: dict   # external IP -> sorted internal hosts (more than one)
@@ -220,7 +221,7 @@ def build_triage(records, scope: NetScope | None = None) -> Triage:
     times = [t for f in flows.values() for t in (f.start_us, f.end_us) if t] + \
             [a.ts_us for a in alerts if a.ts_us]
     return Triage(
-        hosts=ordered, alerts=alerts,
+        hosts=ordered, alerts=alerts, flows=flows,
         channels=sorted(channels.values(), key=lambda c: (-c.bytes_out, c.label)),
         certificates=certificates, shared_destinations=shared,
         containment=_containment(a for a in alerts if a.escalate),
