@@ -94,3 +94,23 @@ def test_describe_writes_byte_counts_in_units_and_reasons_by_id():
     assert describe({"bytes_out": 6_600_000, "window": "1h",
                      "reasons": [{"reason_id": "self_signed"}, {"id": "missing_san"}]}) == \
         "bytes_out 6.6 MB; window 1h; reasons self_signed, missing_san"
+
+
+def test_fields_of_unexpected_types_are_left_out_not_raised():
+    records = [
+        {"event_type": "flow", "flow_id": "x", "src_ip": 5, "flow": "broken", "timestamp": 7},
+        {"event_type": "tls", "flow_id": 1, "tls": {"ja3": "not a dict", "sni": 5}},
+        {"event_type": "x509", "x509": {"sha256": "aa", "score": "high", "validation": "ok",
+                                        "reasons": "x"}},
+        {"event_type": "stats", "stats": {"decoder": {"pkts": "many"}}},
+        {"event_type": "alert", "src_ip": "10.0.0.5", "alert": [],
+         "exfil": {"evidence": [], "reasons": "abc", "score": "high", "escalate": "yes",
+                   "containment": {"block_ips": "1.2.3.4", "block_ports": ["22", 22, True]}}},
+        alert(2, "10.0.0.6", "203.0.113.9", 443, ["large_upload"]),
+    ]
+    records[-1]["exfil"]["evidence"]["certificate"] = {"anomaly": {"reasons": "x"}}
+    t = build_triage([(0, r) for r in records], NetScope())
+    assert t.alerts[0].containment == {"block_ips": [], "block_ports": [22], "block_domains": []}
+    assert not t.alerts[0].escalate and t.packets == 0
+    page = render(t, ["out"])
+    assert "10.0.0.5" in page and "203.0.113.9" in page

@@ -156,3 +156,17 @@ def test_a_malformed_line_is_skipped_with_its_file_and_line_named(tmp_path, capl
 def test_a_directory_without_eve_records_is_an_error_naming_it(tmp_path, make, message):
     with pytest.raises(ReportInputError, match=message):
         read_directories([make(tmp_path)])
+
+
+@pytest.mark.parametrize("validation,concern", [
+    ({"status": "valid", "pin": "not_pinned"}, ""),
+    ({"status": "no_sni"}, ""),
+    ({"status": "self_signed"}, "is self_signed"),
+    ({"status": "valid", "pin": "mismatch"}, "does not match the pinned certificate"),
+    (None, ""),
+])
+def test_a_certificate_matches_the_approved_ones_when_trusted_and_not_against_its_pin(
+        validation, concern):
+    from engine.report.model import certificate_concern
+
+    assert certificate_concern({"validation": validation}) == concern

@@ -16,6 +16,7 @@ from datetime import datetime
 from typing import NamedTuple
 
 from ..netscope import INBOUND, OUTBOUND, NetScope
+from ..validation import PIN_MISMATCH, TRUSTED_STATUSES
 from .text import describe
 
 # (key, question, the detections whose findings answer it "yes")
@@ -34,8 +35,6 @@ PLAYBOOK = (
      frozenset({"threat_intel", "high_risk_location"})),
 )
 
-# a certificate validated as one of these matches the organisation's trust
-APPROVED_VALIDATION = frozenset({"trusted", "approved", "pinned"})
 
 FINGERPRINT_KEYS = ("ja3", "ja3s", "ja4", "ja4s", "hassh", "hassh_server", "ja4ssh")
 
@@ -188,7 +187,7 @@ class Triage:
     first_us: int
     last_us: int
     counts: dict                # event_type -> records read
-    stats: dict                 # the last `stats` record's body per source
+    packets: int                # packets decoded, from each source's last `stats` record
 
     @property
     def flagged(self) -> list:
@@ -224,10 +223,11 @@ def build_triage(records, scope: NetScope | None = None) -> Triage:
         hosts=ordered, alerts=alerts, flows=flows,
         channels=sorted(channels.values(), key=lambda c: (-c.bytes_out, c.label)),
         certificates=certificates, shared_destinations=shared,
-        containment=_containment(a for a in alerts if a.escalate),
+        containment=_blocklist(a.containment for a in alerts if a.escalate),
         first_us=min(times, default=0), last_us=max(times, default=0),
         counts={t: len(v) for t, v in by_type.items() if isinstance(t, str)},
-        stats={s: _dict(r.get("stats")) for s, r in by_type["stats"]},
+        packets=sum(_int(_dict(_dict(r.get("stats")).get("decoder")).get("pkts"))
+                    for r in {s: r for s, r in by_type["stats"]}.values()),
     )
 
 
@@ -304,7 +304,7 @@ def _alert(source: int, rec: dict) -> Alert:
         escalate=x.get("escalate") is True,
         escalation_reason=str(x.get("escalation_reason") or ""),
         tier=_int(x.get("tier")) or (2 if x.get("escalate") is True else 1),
-        containment=_dict(x.get("containment")),
+        containment=_blocklist([_dict(x.get("containment"))]),
         findings=_dict(evidence.get("findings")),
         certificate=_dict(evidence.get("certificate")),
         fingerprints={k: v for k, v in _dict(evidence.get("fingerprints")).items()
@@ -375,16 +375,26 @@ def _answers(host: Host, certificates: dict, shared: dict) -> list:
     # what the records show even where no detection fired
     for ch in host.channels:
         for sha in ch.certificates:
-            validation = _dict(certificates.get(sha, {}).get("validation"))
-            status = validation.get("status")
-            if status and status not in APPROVED_VALIDATION and not validation.get("approved_ca"):
-                _context(answers["certificate"],
-                         f"{ch.label}: certificate {sha[:16]}… is {status}")
+            concern = certificate_concern(certificates.get(sha, {}))
+            if concern:
+                _context(answers["certificate"], f"{ch.label}: certificate {sha[:16]}… {concern}")
         # who else reached a flagged destination: the scope of containment
         if ch.alerted and ch.external in shared:
             others = [h for h in shared[ch.external] if h != host.ip]
             _context(answers["shared"], f"{ch.external} is also reached by {', '.join(others)}")
     return [answers[key] for key, _, _ in PLAYBOOK]
+
+
+def certificate_concern(x509: dict) -> str:
+    """Why a certificate (an x509 record's body) does not match what the
+    organisation approves, or "" when it does or was not validated."""
+    validation = _dict(x509.get("validation"))
+    if validation.get("pin") == PIN_MISMATCH:
+        return "does not match the pinned certificate"
+    status = validation.get("status")
+    if status and status not in TRUSTED_STATUSES:
+        return f"is {status}"
+    return ""
 
 
 def _context(answer: Answer, sentence: str) -> None:
@@ -394,11 +404,13 @@ def _context(answer: Answer, sentence: str) -> None:
         answer.evidence.append(sentence)
 
 
-def _containment(escalated) -> dict:
+def _blocklist(containments) -> dict:
+    """block_ips / block_ports / block_domains of containment dicts merged,
+    deduplicated and sorted; values of the wrong type are left out."""
     merged = {"block_ips": set(), "block_ports": set(), "block_domains": set()}
-    for a in escalated:
+    for c in containments:
         for name, values in merged.items():
-            values.update(v for v in _list(a.containment.get(name))
-                          if isinstance(v, (str, int)) and not isinstance(v, bool))
-    return {name: sorted(values, key=lambda v: (str(type(v)), v))
-            for name, values in merged.items()}
+            kind = int if name == "block_ports" else str
+            values.update(v for v in _list(c.get(name))
+                          if isinstance(v, kind) and not isinstance(v, bool))
+    return {name: sorted(values) for name, values in merged.items()}
