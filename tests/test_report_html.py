@@ -114,3 +114,11 @@ def test_fields_of_unexpected_types_are_left_out_not_raised():
     assert not t.alerts[0].escalate and t.packets == 0
     page = render(t, ["out"])
     assert "10.0.0.5" in page and "203.0.113.9" in page
+
+
+def test_an_alert_id_is_shown_with_its_alert_and_in_the_hosts_to_triage():
+    t = build_triage([(0, alert(1, "10.0.0.5", "203.0.113.9", 443, ["large_upload"],
+                                alert_id="ew-3f9a2c"))], NetScope())
+    page = render(t, ["out"])
+    assert page.count('<span class="chip">ew-3f9a2c</span>') == 2
+    assert "ew-3f9a2c EXFIL large upload" in page          # the timeline's tooltip

@@ -137,7 +137,7 @@ def _at_a_glance(t: Triage) -> str:
                     else '<span class="badge">Tier 1</span>')
         rows.append(f'<tr><td class="mono"><a href="#{_anchor(h.ip)}">{esc(h.ip)}</a></td>'
                     f"<td>{decision}</td><td class=\"n\">{_score(h.score)}</td>"
-                    f"<td>{esc(lead.signature)}</td>"
+                    f"<td>{_alert_id(lead)}{esc(lead.signature)}</td>"
                     f"<td>{esc(lead.dest_ip)}:{lead.dest_port}</td>"
                     f'<td class="n">{esc(human_bytes(h.bytes_out))}</td>'
                     f'<td class="n">{len(h.alerts)}</td></tr>')
@@ -145,6 +145,10 @@ def _at_a_glance(t: Triage) -> str:
             '<th class="n">score</th><th>leading alert</th><th>destination</th>'
             '<th class="n">sent out</th><th class="n">alerts</th></tr>'
             + "".join(rows) + "</table></div>")
+
+
+def _alert_id(a: Alert) -> str:
+    return f'<span class="chip">{esc(a.alert_id)}</span> ' if a.alert_id else ""
 
 
 def _score(score) -> str:
@@ -224,7 +228,6 @@ def _host(h: Host, t: Triage) -> str:
 
 
 def _alert(a: Alert, t: Triage) -> str:
-    ident = f'<span class="chip">{esc(a.alert_id)}</span> ' if a.alert_id else ""
     decision = (f'<div class="decision"><b>Escalate to Tier {a.tier}</b>: '
                 f"{esc(a.escalation_reason)}</div>" if a.escalate else
                 f'<div class="decision t1"><b>Tier {a.tier}</b>: '
@@ -237,7 +240,7 @@ def _alert(a: Alert, t: Triage) -> str:
     c = a.containment
     block = c["block_ips"] + [f"port {p}" for p in c["block_ports"]] + c["block_domains"]
     contain = f"<tr><th>Block</th><td>{_chips(block, 'block')}</td></tr>" if block else ""
-    return (f'<div class="alert{" esc" if a.escalate else ""}"><h4>{ident}{esc(a.signature)}</h4>'
+    return (f'<div class="alert{" esc" if a.escalate else ""}"><h4>{_alert_id(a)}{esc(a.signature)}</h4>'
             f'<div class="meta">{esc(format_time(a.ts_us))} UTC · {esc(a.host)} → '
             f"{esc(a.dest_ip)}:{a.dest_port}/{esc(a.proto)} · score <b>{a.score}</b> · "
             f"severity {a.severity} · {esc(human_bytes(a.bytes_out))} out, "

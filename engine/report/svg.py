@@ -121,10 +121,10 @@ def bytes_out_over_time(series: dict, t0: int, t1: int, title: str,
     return _svg(width, height, body, title)
 
 
-def upload_vs_download(channels: list, title: str, width: int = 900) -> str:
+def upload_vs_download(channels: list, title: str, width: int = 960) -> str:
     """One row per channel: bytes down to the left, bytes up to the right,
     on one linear scale; `channels` are (label, bytes_out, bytes_in, flagged)."""
-    row, top, label_w, value_w = 22, 24, 330, 64
+    row, top, label_w, value_w = 22, 24, 390, 64
     height = top + row * len(channels) + 8
     half = (width - label_w - 2 * value_w) / 2
     mid = label_w + value_w + half
@@ -141,7 +141,7 @@ def upload_vs_download(channels: list, title: str, width: int = 900) -> str:
         body.append(f'<g><title>{esc(label)}: {esc(human_bytes(out))} up, '
                     f'{esc(human_bytes(inn))} down</title>'
                     f'<text x="0" y="{y + 14}" fill="{ESCALATED if flagged else "#2b3445"}"'
-                    f'{weight}>{esc(mark + clip(label, 50))}</text>'
+                    f'{weight}>{esc(mark + clip(label, 58))}</text>'
                     f'<rect x="{mid - w_in:.1f}" y="{y + 3}" width="{w_in:.1f}" height="15" '
                     f'rx="2" fill="{DOWNLOAD}" opacity="0.85"/>'
                     f'<rect x="{mid:.1f}" y="{y + 3}" width="{w_out:.1f}" height="15" rx="2" '
@@ -183,7 +183,7 @@ def alert_timeline(alerts: list, t0: int, t1: int, title: str, width: int = 760)
         colour = ESCALATED if a.escalate else TIER1
         body.append(f'<circle cx="{x(a.ts_us):.1f}" cy="{y}" r="{r:.1f}" fill="{colour}" '
                     f'fill-opacity="0.85" stroke="#fff" stroke-width="1.5"><title>'
-                    f'{esc(format_time(a.ts_us))} {esc(a.signature)} → '
+                    f'{esc(format_time(a.ts_us))} {esc(a.alert_id)} {esc(a.signature)} → '
                     f'{esc(a.dest_ip)}:{a.dest_port}, score {a.score}'
                     f'{", escalated to Tier 2" if a.escalate else ""}</title></circle>')
     return _svg(width, height, body, title)
