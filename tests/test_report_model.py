@@ -170,3 +170,27 @@ def test_a_certificate_matches_the_approved_ones_when_trusted_and_not_against_it
     from engine.report.model import certificate_concern
 
     assert certificate_concern({"validation": validation}) == concern
+
+
+@pytest.mark.parametrize("detection,question", [
+    ("large_upload", "transfer"), ("sustained_transfer", "transfer"),
+    ("new_destination", "destination"), ("nonstandard_port", "destination"),
+    ("beaconing", "destination"), ("long_connection", "destination"),
+    ("untrusted_certificate", "certificate"), ("host_baseline_deviation", "baseline"),
+    ("multi_host_new_destination", "shared"), ("threat_intel", "intel"),
+    ("high_risk_location", "intel"),
+])
+def test_each_detection_answers_its_playbook_question(detection, question):
+    from engine.alerts import SIGNATURES
+
+    assert detection in SIGNATURES           # the names the alerting layer writes
+    t = triage_of([alert(1, "10.0.0.5", "203.0.113.9", 443, [detection])])
+    answers = {a.key: a.verdict for a in t.hosts[0].answers}
+    assert [k for k, v in answers.items() if v == "alert"] == [question]
+
+
+def test_every_detection_the_alerting_layer_knows_answers_a_question():
+    from engine.alerts import SIGNATURES
+    from engine.report.model import PLAYBOOK
+
+    assert set(SIGNATURES) == set().union(*(detections for *_, detections in PLAYBOOK))
