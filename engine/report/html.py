@@ -17,6 +17,7 @@ from .text import describe, esc, format_time, human_bytes
 
 UPDOWN_CHANNELS = 16       # channels in the upload/download chart
 FLOWS_LISTED = 12          # evidence flows listed per alert
+SKIPPED_LISTED = 20        # malformed lines listed (all are counted)
 
 VERDICT_TEXT = {"alert": "yes — detection fired", "context": "worth a look", "clear": "no"}
 
@@ -62,9 +63,9 @@ background:var(--amber)}.badge.t2{background:var(--red)}.badge.soft{background:#
 .q h4{margin:0 0 4px;font-size:13px}.q .v{font-weight:700;font-size:12px;text-transform:uppercase;
 letter-spacing:.03em}.q.alert .v{color:var(--red)}.q.context .v{color:#a86b00}.q.clear .v{color:var(--green)}
 .q ul{margin:4px 0 0;padding-left:18px;font-size:12.5px;color:#374151;overflow-wrap:anywhere}
-.alert{border:1px solid var(--line);border-radius:8px;padding:12px 14px;margin:10px 0}
-.alert.esc{border-color:#f3b9b2;background:#fffafa}
-.alert h4{margin:0;font-size:14px}.meta{color:var(--mute);font-size:12.5px}
+.alertcard{border:1px solid var(--line);border-radius:8px;padding:12px 14px;margin:10px 0}
+.alertcard.esc{border-color:#f3b9b2;background:#fffafa}
+.alertcard h4{margin:0;font-size:14px}.meta{color:var(--mute);font-size:12.5px}
 .decision{margin:8px 0;padding:8px 12px;border-radius:6px;background:#fdecea;color:#7f1d1d}
 .decision.t1{background:#fff7e6;color:#6b4500}
 .reasons{margin:6px 0;padding-left:20px}.reasons li{margin:2px 0;overflow-wrap:anywhere}
@@ -103,8 +104,9 @@ def _skipped(skipped) -> str:
     if not skipped:
         return ""
     items = "".join(f"<li>{esc(s.path)} line {s.line}: {esc(s.problem)}</li>"
-                    for s in skipped[:20])
-    more = f"<li>… and {len(skipped) - 20} more</li>" if len(skipped) > 20 else ""
+                    for s in skipped[:SKIPPED_LISTED])
+    more = (f"<li>… and {len(skipped) - SKIPPED_LISTED} more</li>"
+            if len(skipped) > SKIPPED_LISTED else "")
     return (f'<div class="warn"><b>{len(skipped)} malformed line(s) skipped</b>'
             f"<ul>{items}{more}</ul></div>")
 
@@ -240,7 +242,7 @@ def _alert(a: Alert, t: Triage) -> str:
     c = a.containment
     block = c["block_ips"] + [f"port {p}" for p in c["block_ports"]] + c["block_domains"]
     contain = f"<tr><th>Block</th><td>{_chips(block, 'block')}</td></tr>" if block else ""
-    return (f'<div class="alert{" esc" if a.escalate else ""}"><h4>{_alert_id(a)}{esc(a.signature)}</h4>'
+    return (f'<div class="alertcard{" esc" if a.escalate else ""}"><h4>{_alert_id(a)}{esc(a.signature)}</h4>'
             f'<div class="meta">{esc(format_time(a.ts_us))} UTC · {esc(a.host)} → '
             f"{esc(a.dest_ip)}:{a.dest_port}/{esc(a.proto)} · score <b>{a.score}</b> · "
             f"severity {a.severity} · {esc(human_bytes(a.bytes_out))} out, "
@@ -302,9 +304,11 @@ def _channel_table(channels, t: Triage) -> str:
                     f"{esc(ch.label)}</td><td class=\"n\">{len(ch.flows)}</td>"
                     f'<td class="n">{esc(human_bytes(ch.bytes_out))}</td>'
                     f'<td class="n">{esc(human_bytes(ch.bytes_in))}</td>'
+                    f"<td>{esc(format_time(ch.first_us))} – {esc(format_time(ch.last_us))}</td>"
                     f'<td class="mono">{esc(fps)}</td><td>{esc("; ".join(certs))}</td></tr>')
     return ('<table><tr><th>channel</th><th class="n">flows</th><th class="n">up</th>'
-            '<th class="n">down</th><th>fingerprints</th><th>certificates</th></tr>'
+            '<th class="n">down</th><th>seen (UTC)</th><th>fingerprints</th>'
+            '<th>certificates</th></tr>'
             + "".join(rows) + "</table>")
 
 

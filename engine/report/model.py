@@ -36,8 +36,6 @@ PLAYBOOK = (
 )
 
 
-FINGERPRINT_KEYS = ("ja3", "ja3s", "ja4", "ja4s", "hassh", "hassh_server", "ja4ssh")
-
 
 def parse_time_us(text) -> int | None:
     """Microseconds since the epoch of an RFC 3339 timestamp, None if absent
@@ -86,7 +84,6 @@ class Flow:
     external: str
     port: int                  # the service (responder's) port
     proto: str
-    app_proto: str
     start_us: int
     end_us: int
     bytes_out: int             # from the internal host, whole frames
@@ -124,7 +121,6 @@ class Channel:
 
 @dataclass
 class Alert:
-    key: FlowKey                # the flow the record names
     ts_us: int
     alert_id: str
     host: str
@@ -283,8 +279,7 @@ def _flows(flow_records, scope: NetScope, sessions: dict) -> dict:
             prev_t, prev_out = max(t, prev_t), max(total, prev_out)
         service, fps, cert = sessions.get(key, ("", {}, ""))
         flows[key] = Flow(key, o.internal_host, o.external_host, o.service_port,
-                          str(rec.get("proto", "")), str(rec.get("app_proto") or ""),
-                          start, end, o.bytes_out, o.bytes_in, series,
+                          str(rec.get("proto", "")), start, end, o.bytes_out, o.bytes_in, series,
                           service or str(rec.get("app_proto") or ""), fps, cert,
                           o.direction)
     return flows
@@ -294,7 +289,6 @@ def _alert(source: int, rec: dict) -> Alert:
     a, x = _dict(rec.get("alert")), _dict(rec.get("exfil"))
     evidence = _dict(x.get("evidence"))
     return Alert(
-        key=FlowKey(source, _int(rec.get("flow_id"))),
         ts_us=parse_time_us(rec.get("timestamp")) or 0,
         alert_id=str(x.get("alert_id") or ""),
         host=str(rec.get("src_ip", "")), dest_ip=str(rec.get("dest_ip", "")),

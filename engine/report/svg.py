@@ -53,7 +53,7 @@ def _time_axis(t0, t1, x, y_base, y_top) -> list:
         px = x(t)
         out.append(f'<line x1="{px:.1f}" x2="{px:.1f}" y1="{y_top}" y2="{y_base}" '
                    f'stroke="#e3e7ee"/>')
-        out.append(f'<text x="{px:.1f}" y="{y_base + 14}" text-anchor="middle" fill="{AXIS}">'
+        out.append(f'<text x="{px:.1f}" y="{y_base + 16}" text-anchor="middle" fill="{AXIS}">'
                    f'{esc(format_time(t, t1 - t0))}</text>')
     return out
 
