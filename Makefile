@@ -63,6 +63,8 @@ env: $(CORE_STAMP)
 
 demo: env
 	$(BIN)/exfilwatch replay pcaps/*.pcap pcaps/*.pcapng -o $(DEMO_OUT) --summary
+	$(BIN)/exfilwatch report $(DEMO_OUT) -o $(DEMO_OUT)/report.html
+	@echo "Triage report: $(DEMO_OUT)/report.html"
 
 test: env $(SYSTEM_STAMP)
 	$(BIN)/python -m pytest -q tests

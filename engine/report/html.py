@@ -78,6 +78,7 @@ td.n,th.n{text-align:right;font-variant-numeric:tabular-nums;white-space:nowrap}
 .score{display:inline-block;min-width:34px;text-align:center;border-radius:10px;padding:1px 8px;
 font-weight:700;color:#fff;background:var(--green)}.score.mid{background:var(--amber)}
 .score.hi{background:var(--red)}
+.contain th{width:90px}
 .grid2{display:grid;grid-template-columns:1fr 1fr;gap:12px}
 details summary{cursor:pointer;color:var(--blue);margin:6px 0}
 svg{width:100%;height:auto;display:block}
@@ -170,7 +171,7 @@ def _containment(t: Triage) -> str:
         return ('<h2>Containment</h2><div class="card">No alert was escalated: nothing to '
                 "block.</div>")
     return ('<h2 id="containment">Containment: what escalated alerts ask to block</h2>'
-            '<div class="card"><table>'
+            '<div class="card"><table class="contain">'
             f"<tr><th>IPs</th><td>{_chips(c['block_ips'], 'block')}</td></tr>"
             f"<tr><th>Ports</th><td>{_chips(c['block_ports'], 'block')}</td></tr>"
             f"<tr><th>Domains</th><td>{_chips(c['block_domains'], 'block')}</td></tr>"
