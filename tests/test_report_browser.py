@@ -27,7 +27,8 @@ def scenario_report(tmp_path_factory):
     report = work / "report.html"
     assert exfilwatch(["report", *map(str, dirs), "-o", str(report)]) == 0
     shot = work / "report.png"
-    rendered = render(report, shot, evaluate={"hosts": HOST_SECTIONS})
+    rendered = render(report, shot, evaluate={"hosts": HOST_SECTIONS,
+                                              "page_width": "document.documentElement.scrollWidth"})
     alerts = [json.loads(line) for d in dirs for line in open(d / "eve.json")]
     return rendered, shot, [a for a in alerts if a["event_type"] == "alert"]
 
@@ -66,6 +67,7 @@ def test_the_page_renders_without_console_errors_scripts_or_fetches(scenario_rep
     assert rendered.svg_count == 2 + len(hosts)   # timeline, up/down, one chart per host
     width, height = png_size(shot)
     assert width == 1280 and height > 3000
+    assert rendered.evaluated["page_width"] == 1280     # nothing sticks out sideways
     assert shot.stat().st_size > 100_000          # a drawn page, not a blank one
     assert "Containment: what escalated alerts ask to block" in rendered.text
 
@@ -88,7 +90,11 @@ def test_a_planted_console_error_is_caught(scenario_report, tmp_path, keep_csp):
 
 def test_a_hostile_sni_and_subject_render_as_text(tmp_path):
     sha = "ef" * 32
+    long_name = "x" * 240 + ".example"          # an SNI may be 255 bytes long, unbroken
     write_eve(tmp_path / "out", [
+        flow(2, "10.0.0.6", "203.0.113.10", 443, up=7_000_000, down=1000),
+        tls(2, "10.0.0.6", "203.0.113.10", 443, long_name),
+        alert(2, "10.0.0.6", "203.0.113.10", 443, ["large_upload"], sni=long_name),
         flow(1, "10.0.0.5", "203.0.113.9", 8443, up=6_600_000, down=1000),
         tls(1, "10.0.0.5", "203.0.113.9", 8443, HOSTILE, cert_sha256=sha),
         x509(1, sha, f"CN={HOSTILE}"),
@@ -96,8 +102,10 @@ def test_a_hostile_sni_and_subject_render_as_text(tmp_path):
               reasons=(f"The SNI '{HOSTILE}' is not covered by the certificate",)),
     ])
     assert exfilwatch(["report", str(tmp_path / "out"), "-o", str(tmp_path / "r.html")]) == 0
-    rendered = render(tmp_path / "r.html", tmp_path / "r.png")
+    rendered = render(tmp_path / "r.html", tmp_path / "r.png",
+                      evaluate={"page_width": "document.documentElement.scrollWidth"})
     assert rendered.script_count == 0 and rendered.requests == []
+    assert rendered.evaluated["page_width"] == 1280
     assert rendered.console_errors == []
     assert f"The SNI '{HOSTILE}' is not covered by the certificate" in rendered.text
     assert f"CN={HOSTILE}" in rendered.text
