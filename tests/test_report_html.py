@@ -122,3 +122,17 @@ def test_an_alert_id_is_shown_with_its_alert_and_in_the_hosts_to_triage():
     page = render(t, ["out"])
     assert page.count('<span class="chip">ew-3f9a2c</span>') == 2
     assert "ew-3f9a2c EXFIL large upload" in page          # the timeline's tooltip
+
+
+def test_long_tables_list_the_first_rows_and_count_the_rest():
+    from engine.report.html import ROWS_LISTED
+
+    records = [flow(i, f"10.1.{i // 250}.{i % 250}", "203.0.113.9", 443, up=1000 + i, down=1)
+               for i in range(ROWS_LISTED + 50)]
+    page = render(build_triage([(0, r) for r in records], NetScope()), ["out"])
+    assert f"Hosts without alerts ({ROWS_LISTED + 50})" in page
+    assert '<td colspan="5" class="meta">… and 50 more</td>' in page
+    assert page.count('<td class="mono">10.1.') == ROWS_LISTED
+    # most bytes out first: the last hosts made are listed, the first are counted
+    assert f'<td class="mono">10.1.{(ROWS_LISTED + 49) // 250}.{(ROWS_LISTED + 49) % 250}<' in page
+    assert '<td class="mono">10.1.0.0<' not in page

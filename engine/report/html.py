@@ -17,6 +17,9 @@ from .text import describe, esc, format_time, human_bytes
 
 UPDOWN_CHANNELS = 16       # channels in the upload/download chart
 FLOWS_LISTED = 12          # evidence flows listed per alert
+ROWS_LISTED = 200          # rows of the channel, quiet host and certificate tables
+# (what is left out is counted in the table: a day's records must still give a page
+# a browser opens quickly)
 SKIPPED_LISTED = 20        # malformed lines listed (all are counted)
 
 VERDICT_TEXT = {"alert": "yes — detection fired", "context": "worth a look", "clear": "no"}
@@ -276,23 +279,20 @@ def _evidence_flows(a: Alert, t: Triage) -> str:
     found = [t.flows[k] for k in a.flows if k in t.flows]
     if not found:
         return ""
-    rows = "".join(
-        f'<tr><td class="mono">{f.key.flow_id}</td><td>{esc(format_time(f.start_us))}</td>'
-        f'<td class="n">{(f.end_us - f.start_us) / 1e6:,.1f} s</td>'
-        f"<td>{esc(f.host)} → {esc(f.external)}:{f.port}/{esc(f.proto)}</td>"
-        f"<td>{esc(f.service)}</td><td class=\"n\">{esc(human_bytes(f.bytes_out))}</td>"
-        f'<td class="n">{esc(human_bytes(f.bytes_in))}</td></tr>'
-        for f in found[:FLOWS_LISTED])
-    more = (f'<tr><td colspan="7" class="meta">… {len(found) - FLOWS_LISTED} more</td></tr>'
-            if len(found) > FLOWS_LISTED else "")
-    return ('<h3>Evidence flows</h3><table><tr><th>flow id</th><th>start (UTC)</th>'
-            '<th class="n">duration</th><th>flow</th><th>service</th><th class="n">up</th>'
-            f'<th class="n">down</th></tr>{rows}{more}</table>')
+    rows = [f'<tr><td class="mono">{f.key.flow_id}</td><td>{esc(format_time(f.start_us))}</td>'
+            f'<td class="n">{(f.end_us - f.start_us) / 1e6:,.1f} s</td>'
+            f"<td>{esc(f.host)} → {esc(f.external)}:{f.port}/{esc(f.proto)}</td>"
+            f"<td>{esc(f.service)}</td><td class=\"n\">{esc(human_bytes(f.bytes_out))}</td>"
+            f'<td class="n">{esc(human_bytes(f.bytes_in))}</td></tr>'
+            for f in found[:FLOWS_LISTED]]
+    return "<h3>Evidence flows</h3>" + _table(
+        '<th>flow id</th><th>start (UTC)</th><th class="n">duration</th><th>flow</th>'
+        '<th>service</th><th class="n">up</th><th class="n">down</th>', rows, len(found))
 
 
 def _channel_table(channels, t: Triage) -> str:
     rows = []
-    for ch in channels:
+    for ch in channels[:ROWS_LISTED]:
         fps = " ".join(f"{k}={v}" for k, vs in sorted(ch.fingerprints.items()) for v in sorted(vs))
         certs = []
         for sha in ch.certificates:
@@ -307,25 +307,25 @@ def _channel_table(channels, t: Triage) -> str:
                     f'<td class="n">{esc(human_bytes(ch.bytes_in))}</td>'
                     f"<td>{esc(format_time(ch.first_us))} – {esc(format_time(ch.last_us))}</td>"
                     f'<td class="mono">{esc(fps)}</td><td>{esc("; ".join(certs))}</td></tr>')
-    return ('<table><tr><th>channel</th><th class="n">flows</th><th class="n">up</th>'
-            '<th class="n">down</th><th>seen (UTC)</th><th>fingerprints</th>'
-            '<th>certificates</th></tr>'
-            + "".join(rows) + "</table>")
+    return _table('<th>channel</th><th class="n">flows</th><th class="n">up</th>'
+                  '<th class="n">down</th><th>seen (UTC)</th><th>fingerprints</th>'
+                  '<th>certificates</th>', rows, len(channels))
 
 
 def _other_hosts(t: Triage) -> str:
     quiet = [h for h in t.hosts if not h.alerts]
     if not quiet:
         return ""
-    rows = "".join(
-        f'<tr><td class="mono">{esc(h.ip)}</td><td class="n">{h.flows}</td>'
-        f'<td class="n">{esc(human_bytes(h.bytes_out))}</td>'
-        f'<td class="n">{esc(human_bytes(h.bytes_in))}</td>'
-        f"<td>{esc(h.channels[0].label) if h.channels else ''}</td></tr>" for h in quiet)
+    rows = [f'<tr><td class="mono">{esc(h.ip)}</td><td class="n">{h.flows}</td>'
+            f'<td class="n">{esc(human_bytes(h.bytes_out))}</td>'
+            f'<td class="n">{esc(human_bytes(h.bytes_in))}</td>'
+            f"<td>{esc(h.channels[0].label) if h.channels else ''}</td></tr>"
+            for h in quiet[:ROWS_LISTED]]
     return (f'<h2>Hosts without alerts ({len(quiet)})</h2><div class="card"><details>'
-            f"<summary>Show them, most bytes out first</summary><table><tr><th>host</th>"
-            '<th class="n">flows</th><th class="n">out</th><th class="n">in</th>'
-            f"<th>top channel</th></tr>{rows}</table></details></div>")
+            "<summary>Show them, most bytes out first</summary>"
+            + _table('<th>host</th><th class="n">flows</th><th class="n">out</th>'
+                     '<th class="n">in</th><th>top channel</th>', rows, len(quiet))
+            + "</details></div>")
 
 
 def _certificates(t: Triage) -> str:
@@ -334,7 +334,7 @@ def _certificates(t: Triage) -> str:
     certs = sorted(t.certificates.values(),
                    key=lambda x: -x["score"] if isinstance(x.get("score"), int) else 0)
     rows = []
-    for x in certs:
+    for x in certs[:ROWS_LISTED]:
         v = x.get("validation") if isinstance(x.get("validation"), dict) else {}
         reasons = ", ".join(str(r.get("id", "")) for r in x.get("reasons") or []
                             if isinstance(r, dict))
@@ -345,9 +345,18 @@ def _certificates(t: Triage) -> str:
                     f'{esc(v.get("status", ""))}</td>'
                     f"<td>{esc(reasons)}</td>"
                     f"<td>{esc(x.get('sni', ''))}</td></tr>")
-    return ('<h2>Certificates seen</h2><div class="card"><table><tr><th class="n">score</th>'
-            "<th>subject</th><th>issuer</th><th>validation</th><th>anomalies</th><th>SNI</th></tr>"
-            + "".join(rows) + "</table></div>")
+    return ('<h2>Certificates seen, highest anomaly score first</h2><div class="card">'
+            + _table('<th class="n">score</th><th>subject</th><th>issuer</th><th>validation</th>'
+                     "<th>anomalies</th><th>SNI</th>", rows, len(certs))
+            + "</div>")
+
+
+def _table(head: str, rows: list, total: int) -> str:
+    """A table of the rows given, the first of `total`; the others are
+    counted in a last row."""
+    more = (f'<tr><td colspan="{head.count("<th")}" class="meta">… and {total - len(rows):,} '
+            "more</td></tr>" if total > len(rows) else "")
+    return f"<table><tr>{head}</tr>{''.join(rows)}{more}</table>"
 
 
 def _footer(t: Triage, sources: list) -> str:
