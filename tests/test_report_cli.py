@@ -71,3 +71,11 @@ def test_help_says_what_the_report_holds_and_the_exit_status():
     for words in ("eve.json* file", "self-contained", "malformed line is skipped",
                   "Exit status 2"):
         assert words in text
+
+
+def test_the_report_never_overwrites_the_records_it_reads(tmp_path):
+    path = write_eve(tmp_path / "out", [flow(1, "10.0.0.5", "203.0.113.9", 443, 5000, 100)])
+    before = path.read_bytes()
+    result = run(tmp_path / "out", "-o", path)
+    assert result.returncode == 2 and "is an EVE file the report reads" in result.stderr
+    assert path.read_bytes() == before

@@ -21,7 +21,8 @@ DESCRIPTION = (
     "and reasons, the containment list, and charts. The file is self-contained: no script, "
     "nothing fetched. A malformed line is skipped with a warning naming the file and line, "
     "and listed in the report. Exit status 2: a directory is missing or holds no eve.json, "
-    "the configuration is wrong, or the report cannot be written."
+    "the configuration is wrong, or the report cannot be written (or would overwrite an "
+    "EVE file)."
 )
 
 
@@ -45,6 +46,10 @@ def run(args, settings) -> int:
         eve = read_directories(args.directories)
     except ReportInputError as exc:
         print(f"exfilwatch: {exc}", file=sys.stderr)
+        return EXIT_USAGE
+    if Path(args.output).resolve() in {Path(f).resolve() for f in eve.files}:
+        print(f"exfilwatch: {args.output} is an EVE file the report reads: write the report "
+              "elsewhere.", file=sys.stderr)
         return EXIT_USAGE
     scope = NetScope(list(settings["aggregate"].home_net))
     page = render(build_triage(eve.records, scope), [str(d) for d in args.directories],
