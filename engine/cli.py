@@ -7,12 +7,12 @@ import sys
 from collections import Counter
 
 from . import __version__
+from .report import cli as report_cli
 from .config import CoreConfig
 from .live import LiveOptions, open_interface, run_live
 from .errors import CaptureError, ConfigError
 from .settings import load_settings, render_settings
 from .progress import Progress
-from .report import cli as report_cli
 
 EXIT_OK = 0
 EXIT_INPUT_ERROR = 1     # a capture file could not be read (the others were)
@@ -136,6 +136,8 @@ def main(argv=None) -> int:
     try:
         if args.command == "config":
             return run_config(args)
+        if args.command == "report":
+            return report_cli.run(args)
         settings = load_settings(args.config)
         overrides = {"max_flows": getattr(args, "max_flows", None),
                      "tcp_timeout_established_s": getattr(args, "tcp_timeout_established", None)}
@@ -144,8 +146,6 @@ def main(argv=None) -> int:
         settings = dataclasses.replace(settings, sections={**settings.sections, "core": core})
         if args.command == "live":
             return run_live_command(args, settings)
-        if args.command == "report":
-            return report_cli.run(args, settings)
         return run_replay(args, settings)
     except ConfigError as exc:
         print(f"exfilwatch: {exc}", file=sys.stderr)

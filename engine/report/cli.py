@@ -7,6 +7,7 @@ import tempfile
 from pathlib import Path
 
 from ..netscope import NetScope
+from ..settings import load_settings
 from .evefiles import ReportInputError, read_directories
 from .html import render
 from .model import build_triage
@@ -39,9 +40,11 @@ def add_parser(subparsers) -> None:
     p.add_argument("-v", "--verbose", action="store_true", help="log debug messages")
 
 
-def run(args, settings) -> int:
-    """Write the report; `settings` come from engine.settings.load_settings."""
+def run(args) -> int:
+    """Write the report. A configuration error raises ConfigError, which
+    engine.cli reports like every other command's."""
     from ..cli import EXIT_OK, EXIT_USAGE   # engine.cli imports this module first
+    settings = load_settings(args.config)
     try:
         eve = read_directories(args.directories)
     except ReportInputError as exc:
