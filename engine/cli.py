@@ -2,11 +2,13 @@
 import argparse
 import dataclasses
 import logging
+import os
 import signal
 import sys
 from collections import Counter
 
 from . import __version__
+from .report import cli as report_cli
 from .config import CoreConfig
 from .live import LiveOptions, open_interface, run_live
 from .errors import CaptureError, ConfigError
@@ -14,7 +16,7 @@ from .settings import load_settings, render_settings
 from .sinks.fanout import OUTPUT_FORMATS
 from .contain import add_contain_parser, run_contain
 from .progress import Progress
-from .sinks.file import eve_files
+from .sinks.file import eve_files, open_eve
 
 EXIT_OK = 0
 EXIT_INPUT_ERROR = 1     # a capture file could not be read (the others were)
@@ -105,6 +107,8 @@ def build_parser() -> argparse.ArgumentParser:
                     help="also write the EVE records to stdout ([outputs] stdout = true)")
     lp.add_argument("-v", "--verbose", action="store_true", help="log debug messages")
 
+    report_cli.add_parser(sub)
+
     cp = sub.add_parser("config", help="show or check the configuration",
                         description="Show the effective configuration (defaults, or a file "
                                     "merged over them) as TOML, or check a configuration file.")
@@ -154,6 +158,8 @@ def main(argv=None) -> int:
             return run_config(args)
         if args.command == "contain":
             return run_contain(args)
+        if args.command == "report":
+            return report_cli.run(args)
         settings = load_settings(args.config)
         overrides = {"max_flows": getattr(args, "max_flows", None),
                      "tcp_timeout_established_s": getattr(args, "tcp_timeout_established", None)}
@@ -251,8 +257,8 @@ def print_summary(result) -> None:
     import json
 
     flows = []
-    for path in eve_files(result.eve_path):
-        with open(path, encoding="utf-8") as fh:
+    for path in eve_files(os.path.dirname(result.eve_path)):
+        with open_eve(path) as fh:
             for line in fh:
                 event = json.loads(line)
                 if event["event_type"] == "flow":
