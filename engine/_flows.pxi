@@ -450,8 +450,7 @@ cdef int flow_account(FlowTable *ft, int32_t slot, PacketView *pv, bint from_a,
             f.st.resp_icmp_type = pv.icmp_type
             f.st.resp_icmp_code = pv.icmp_code
             f.st.has_resp_icmp = 1
-    if pv.proto == 6 and (pv.tcp_flags & (TH_ACK | TH_SYN)) != TH_ACK \
-            and f.not_bare_ack[d] < 255:
+    if pv.proto == 6 and pv.tcp_flags != TH_ACK and f.not_bare_ack[d] < 255:
         f.not_bare_ack[d] += 1
     if now_us > f.st.last_us:
         f.st.last_us = now_us

@@ -87,7 +87,8 @@ cdef void ja4ssh_packet(FlowTable *ft, Flow *f, PacketView *pv, bint toserver,
             j.lens[d][j.n_lens[d]] = <uint16_t>(pv.payload_len if pv.payload_len < 65535 else 65535)
             j.n_lens[d] += 1
         j.pkts[d] += 1
-    elif (pv.tcp_flags & (TH_ACK | TH_SYN)) == TH_ACK:
+    elif pv.tcp_flags == TH_ACK:
+        # a bare ACK: the ACK flag alone (a FIN-ACK or PSH-ACK is not one)
         j.acks[d] += 1
     if pv.tcp_flags == (TH_FIN | TH_ACK):
         # FoxIO's reference closes the fingerprint at the first bare FIN-ACK

@@ -28,13 +28,20 @@ EXPLAINED = {
         "of all SSH payloads seen so far in the file. The JA4SSH spec is the mode of the "
         "window's own packets, which is what we compute."
     ),
+    "ja4ssh_window_boundary": (
+        "The window after a full one, holding nothing but the bare ACKs that followed the "
+        "200th SSH packet. FoxIO's reference counts only SSH packets towards its window "
+        "but checks 'count % 200 == 0' on every packet, so each non-SSH packet right after "
+        "the 200th recomputes the next window from just those packets; when the session "
+        "ends before 200 more SSH packets, that value stays (its finalize runs only on a "
+        "FIN-ACK that itself carries SSH). On the wire 80-120 more SSH packets follow, "
+        "which our last window counts, as the spec's window does."
+    ),
     "ja4ssh_session_end": (
-        "The last window of a session. The reference ends it where its per-stream cache "
-        "entry is dropped, which depends on how tshark labels the closing packets; in two "
-        "streams it stops right after a full window although 80-120 more SSH packets follow "
-        "on the wire before the first bare FIN-ACK, in the others it counts one packet less. "
-        "We cannot reproduce that cut from the packets; we keep the spec's window: every "
-        "packet up to the first bare FIN-ACK. Unresolved, not claimed as the reference's bug."
+        "The last window of a session, one client SSH packet fewer in the reference "
+        "(packets and bare ACKs otherwise equal). Which client packet tshark did not label "
+        "as SSH we cannot tell from the packets without tshark; unresolved, not claimed as "
+        "the reference's bug."
     ),
 }
 
@@ -63,7 +70,15 @@ def _classify(field, expected, got, last_window):
             and got[10:] == expected[10:] else None
     if got and expected.split("_")[1:] == got.split("_")[1:]:
         return "ja4ssh_shared_mode"
-    if last_window:
+    if not last_window:
+        return None
+    counts = expected.split("_")[1]
+    if counts == "c0s0":
+        return "ja4ssh_window_boundary"
+    got_counts = got.split("_")[1] if got else ""
+    if got_counts and counts[1:].split("s")[1] == got_counts[1:].split("s")[1] \
+            and int(counts[1:].split("s")[0]) + 1 == int(got_counts[1:].split("s")[0]) \
+            and expected.split("_")[2] == got.split("_")[2]:
         return "ja4ssh_session_end"
     return None
 
