@@ -8,8 +8,9 @@ from collections import Counter
 
 from . import __version__
 from .config import CoreConfig
-from .live import LiveOptions, open_interface, run_live
-from .errors import CaptureError, ConfigError
+from . import live_command
+from .live import LiveOptions
+from .errors import ConfigError
 from .settings import load_settings, render_settings
 from .progress import Progress
 
@@ -62,17 +63,21 @@ def build_parser() -> argparse.ArgumentParser:
     lp = sub.add_parser(
         "live",
         help="capture from a network interface and write EVE JSON records",
-        description="Capture from a network interface with libpcap and write DIR/eve.json "
-                    "as replay does, plus a `stats` record every --stats-interval seconds "
-                    "with the kernel's received and dropped packet counts. SIGINT or SIGTERM "
-                    "stops the capture: every open flow is written (reason \"shutdown\"), "
-                    "then a last `stats` record, and the exit status is 0. Capturing needs "
-                    "root or the CAP_NET_RAW capability (CAP_NET_ADMIN for promiscuous mode). "
-                    "Exit status 1: the interface cannot be captured on or the BPF filter is "
-                    "invalid; 2: bad arguments, configuration or output directory.",
+        description="Capture from network interfaces with libpcap and write DIR/eve.json "
+                    "as replay does, plus `stats` records every --stats-interval seconds "
+                    "with the kernel's received and dropped packet counts (per worker and in "
+                    "total with --workers). SIGINT or SIGTERM stops the capture: every open "
+                    "flow is written (reason \"shutdown\"), then the last `stats` records, and "
+                    "the exit status is 0. SIGHUP re-reads the configuration file (a file "
+                    "that does not load is reported and the running configuration kept) "
+                    "without losing flow or baseline state. Capturing needs root or the "
+                    "CAP_NET_RAW capability (CAP_NET_ADMIN for promiscuous mode); --user "
+                    "drops root once the handles are open. Exit status 1: an interface "
+                    "cannot be captured on or the BPF filter is invalid; 2: bad arguments, "
+                    "configuration, user or output directory.",
     )
-    lp.add_argument("-i", "--interface", required=True, metavar="IFACE",
-                    help="network interface to capture on")
+    lp.add_argument("-i", "--interface", required=True, action="append", metavar="IFACE",
+                    help="network interface to capture on (repeat for several)")
     lp.add_argument("-o", "--output", required=True, metavar="DIR",
                     help="output directory (created if missing); eve.json is written there")
     live_defaults = LiveOptions("-")
@@ -93,6 +98,7 @@ def build_parser() -> argparse.ArgumentParser:
     lp.add_argument("-q", "--quiet", action="store_true",
                     help="no status line on stderr at each stats record")
     lp.add_argument("-v", "--verbose", action="store_true", help="log debug messages")
+    live_command.add_live_options(lp)
 
     cp = sub.add_parser("config", help="show or check the configuration",
                         description="Show the effective configuration (defaults, or a file "
@@ -140,7 +146,7 @@ def main(argv=None) -> int:
                                    **{k: v for k, v in overrides.items() if v is not None})
         settings = dataclasses.replace(settings, sections={**settings.sections, "core": core})
         if args.command == "live":
-            return run_live_command(args, settings)
+            return live_command.run(args, settings)
         return run_replay(args, settings)
     except ConfigError as exc:
         print(f"exfilwatch: {exc}", file=sys.stderr)
@@ -171,46 +177,6 @@ def run_replay(args, settings) -> int:
     if result.interrupted:
         return EXIT_INTERRUPTED
     return EXIT_INPUT_ERROR if result.files_failed else EXIT_OK
-
-
-def run_live_command(args, settings) -> int:
-    import threading
-
-    stop = threading.Event()
-
-    def request_stop(signum, frame):
-        # reading stops at the next batch; the flows are flushed, nothing is lost
-        stop.set()
-
-    signal.signal(signal.SIGTERM, request_stop)
-    signal.signal(signal.SIGINT, request_stop)
-    options = LiveOptions(args.interface, bpf=args.bpf, snaplen=args.snaplen,
-                          buffer_mb=args.buffer_mb, stats_interval_s=args.stats_interval)
-    try:
-        handle = open_interface(options)
-    except CaptureError as exc:
-        print(f"exfilwatch: {exc}", file=sys.stderr)
-        return EXIT_INPUT_ERROR
-    try:
-        result = run_live(handle, args.output, settings, state_dir=args.state, stop=stop,
-                          on_stats=None if args.quiet else _print_status)
-    except OSError as exc:
-        print(f"exfilwatch: cannot write to {args.output}: {exc.strerror}.", file=sys.stderr)
-        return EXIT_USAGE
-    finally:
-        handle.close()
-    if not args.quiet:
-        print(f"exfilwatch: stopped; {result.flows_written:,} flow records, "
-              f"{len(result.alerts)} alerts in {result.eve_path}.", file=sys.stderr)
-    return EXIT_OK
-
-
-def _print_status(event) -> None:
-    s = event["stats"]
-    c = s["capture"]
-    print(f"exfilwatch: {c['interface']}: {s['decoder']['pkts']:,} packets, "
-          f"{s['flow']['active']:,} flows open, kernel received {c['kernel_packets']:,} "
-          f"dropped {c['kernel_drops']:,} (interface {c['kernel_ifdrops']:,}).", file=sys.stderr)
 
 
 def print_summary(result) -> None:

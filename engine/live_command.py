@@ -1,0 +1,89 @@
+"""`exfilwatch live`: the options this module adds to the command's parser
+and the command itself (open the handles, drop privileges, run one
+process or fan-out workers, handle the signals)."""
+from __future__ import annotations
+
+import signal
+import sys
+import threading
+
+from .errors import CaptureError
+from .live import LiveOptions, run_live
+from .privileges import check_writable, drop_privileges, lookup_user
+from .settings import load_settings
+from .workers import close_handles, open_worker_handles, run_workers
+
+EXIT_OK = 0
+EXIT_CAPTURE_ERROR = 1
+EXIT_USAGE = 2
+MAX_WORKERS = 256
+
+
+def add_live_options(lp) -> None:
+    """--workers and --user, on the `live` sub-parser."""
+    lp.add_argument("--workers", type=_worker_count, default=1, metavar="N",
+                    help="capture worker processes (default 1: one process). With N > 1 each "
+                         "worker holds a handle per interface in a PACKET_FANOUT_HASH group, "
+                         "so a flow always lands on one worker, runs on its own CPU where "
+                         "there are enough, and sends its records to the one process that "
+                         "runs the detections and writes eve.json; a worker that dies is "
+                         "restarted (its open flows are lost and counted)")
+    lp.add_argument("--user", metavar="NAME",
+                    help="after opening the capture handles, drop root and run as this user; "
+                         "the output and state directories must be writable by it (checked "
+                         "first; created for it when missing)")
+
+
+def _worker_count(text: str) -> int:
+    import argparse
+    value = int(text)
+    if not 1 <= value <= MAX_WORKERS:
+        raise argparse.ArgumentTypeError(f"must be from 1 to {MAX_WORKERS}, not {text}")
+    return value
+
+
+def run(args, settings) -> int:
+    stop, reload = threading.Event(), threading.Event()
+    # reading stops at the next batch; the flows are flushed, nothing is lost
+    signal.signal(signal.SIGTERM, lambda signum, frame: stop.set())
+    signal.signal(signal.SIGINT, lambda signum, frame: stop.set())
+    signal.signal(signal.SIGHUP, lambda signum, frame: reload.set())
+    identity = lookup_user(args.user) if args.user else None
+    options = [LiveOptions(iface, bpf=args.bpf, snaplen=args.snaplen, buffer_mb=args.buffer_mb,
+                           stats_interval_s=args.stats_interval)
+               for iface in dict.fromkeys(args.interface)]
+    try:
+        handles = open_worker_handles(options, args.workers)
+    except CaptureError as exc:
+        print(f"exfilwatch: {exc}", file=sys.stderr)
+        return EXIT_CAPTURE_ERROR
+    try:
+        if identity is not None:
+            check_writable(identity, {"--output": args.output, "--state": args.state})
+            drop_privileges(identity)
+        run_sensor = run_workers if args.workers > 1 else _single_process
+        result = run_sensor(handles, args.output, settings, state_dir=args.state, stop=stop,
+                            on_stats=None if args.quiet else _print_status, reload=reload,
+                            reload_settings=lambda: load_settings(args.config))
+    except OSError as exc:
+        print(f"exfilwatch: cannot write to {args.output}: {exc.strerror}.", file=sys.stderr)
+        return EXIT_USAGE
+    finally:
+        close_handles(handles)
+    if not args.quiet:
+        print(f"exfilwatch: stopped; {result.flows_written:,} flow records, "
+              f"{len(result.alerts)} alerts in {result.eve_path}.", file=sys.stderr)
+    return EXIT_OK
+
+
+def _single_process(handles, *args, **kwargs):
+    return run_live(handles[0], *args, **kwargs)
+
+
+def _print_status(event) -> None:
+    """The status line, of the sensor's totals (not of each worker)."""
+    s = event["stats"]
+    c = s["capture"]
+    print(f"exfilwatch: {c['interface']}: {s['decoder']['pkts']:,} packets, "
+          f"{s['flow']['active']:,} flows open, kernel received {c['kernel_packets']:,} "
+          f"dropped {c['kernel_drops']:,} (interface {c['kernel_ifdrops']:,}).", file=sys.stderr)

@@ -1,0 +1,281 @@
+"""Fan-out capture workers feeding one collector.
+
+    handles = open_worker_handles(options, workers=4)   # as root, before dropping privileges
+    result = run_workers(handles, "out/", settings, stop=stop_event)
+
+Every worker process holds one handle per interface; the handles of one
+interface are in one PACKET_FANOUT_HASH group, so the kernel sends both
+directions of a flow to the same worker. A worker runs the core
+(CaptureLoop) on its own CPU where there are enough, and sends its records
+to this process in batches (a list of records per message, never a
+message per packet) over a pipe; this process is the one collector
+(DetectionEngine, RecordWriter, EVE sink), so baselines and alerts see
+every worker's flows. IPC cost: one pickled list per batch; measured by
+benchmarks/bench_ipc.py (a few microseconds per flow record, tens for a
+handshake with its certificates, against hundreds spent in detection).
+
+The handles are opened here, before the workers fork, and kept open by
+this process: a worker that dies is forked again with the same handles,
+which never left their fanout group, so no other worker's flows move (the
+dead worker's open flows are lost: counted, logged and reported in the
+next `stats` record). Opening first also lets the CLI drop privileges
+before any worker starts.
+
+Shutdown (SIGINT/SIGTERM to this process, or to the whole process group
+as systemd and a terminal do): every worker reads what its handles hold,
+flushes its open flows (reason "shutdown") and sends them with its last
+counters; then the collector writes the last `stats` records. SIGHUP
+reloads the collector's configuration; workers ignore it.
+"""
+from __future__ import annotations
+
+import dataclasses
+import logging
+import multiprocessing
+import os
+import signal
+import threading
+import time
+from multiprocessing.connection import wait
+
+from .collector import Collector, LiveResult
+from .live import CaptureLoop, LiveOptions, capture_fields, open_interface
+from .settings import Settings
+
+log = logging.getLogger(__name__)
+
+SEND_RECORDS = 512             # records a worker gathers before sending them ...
+SEND_AFTER_S = 0.05            # ... or after this long, whichever comes first
+STOP_TIMEOUT_S = 30.0          # a worker still running this long after the stop is killed
+RESTART_DELAY_S = 1.0          # a worker that dies is forked again after this long at the earliest
+
+
+def fanout_groups(count: int) -> list:
+    """One PACKET_FANOUT group id per interface, distinct from another
+    sensor's on the host (they derive from the process id)."""
+    base = os.getpid() & 0xFFFF
+    return [(base + i) & 0xFFFF for i in range(count)]
+
+
+def open_worker_handles(options: list, workers: int) -> list:
+    """handles[w][i]: worker w's handle on interface i (options[i]); with
+    several workers, each interface's handles are in one fanout group.
+    CaptureError names the problem; the handles opened until then are closed."""
+    per_iface = options
+    if workers > 1:
+        groups = fanout_groups(len(options))
+        per_iface = [dataclasses.replace(o, fanout_group=g) for o, g in zip(options, groups)]
+    handles = []
+    try:
+        for _ in range(workers):
+            handles.append([])
+            for opts in per_iface:
+                handles[-1].append(open_interface(opts))
+    except BaseException:
+        close_handles(handles)
+        raise
+    return handles
+
+
+def close_handles(handles: list) -> None:
+    for worker in handles:
+        for handle in worker:
+            handle.close()
+
+
+# ------------------------------------------------------------------ worker
+
+def _worker_main(index: int, handles: list, core, conn, stats_interval_s: float) -> None:
+    """A worker process: capture until SIGTERM/SIGINT, then flush and report."""
+    stop = threading.Event()
+    signal.signal(signal.SIGTERM, lambda signum, frame: stop.set())
+    signal.signal(signal.SIGINT, lambda signum, frame: stop.set())
+    signal.signal(signal.SIGHUP, signal.SIG_IGN)        # the collector reloads, not us
+    _pin_to_cpu(index)
+    pending = []
+    loop = CaptureLoop(handles, core, pending.extend)
+    sent_at = next_stats = time.monotonic()
+    while not stop.is_set():
+        loop.step()
+        now = time.monotonic()
+        if pending and (len(pending) >= SEND_RECORDS or now - sent_at >= SEND_AFTER_S):
+            conn.send(("records", pending[:]))
+            pending.clear()
+            sent_at = now
+        if now >= next_stats:
+            conn.send(("stats", loop.stats()))
+            next_stats = now + stats_interval_s
+    loop.finish()
+    conn.send(("records", pending))
+    conn.send(("done", loop.stats()))
+    conn.close()
+
+
+def _pin_to_cpu(index: int) -> None:
+    """Worker i on the i-th CPU this process may use (modulo their number),
+    so that workers do not share a core while there are enough."""
+    try:
+        cpus = sorted(os.sched_getaffinity(0))
+        os.sched_setaffinity(0, {cpus[index % len(cpus)]})
+    except (AttributeError, OSError) as exc:     # not Linux, or a restricted cpuset
+        log.info("Worker %d not pinned to a CPU: %s", index, exc)
+
+
+# ---------------------------------------------------------------- collector
+
+@dataclasses.dataclass
+class _Worker:
+    index: int
+    handles: list
+    process: multiprocessing.process.BaseProcess | None = None
+    conn: object = None
+    stats: dict | None = None           # its last counters
+    done: bool = False
+    restart_at: float | None = None
+
+
+class _Supervisor:
+    """Starts the workers, reads their messages, restarts the dead ones and
+    keeps the counters for the `stats` records."""
+
+    def __init__(self, handles, core, stats_interval_s, collector: Collector):
+        self._ctx = multiprocessing.get_context("fork")   # the children inherit the handles
+        self.core = core
+        self.stats_interval_s = stats_interval_s
+        self.collector = collector
+        self.workers = [_Worker(i, h) for i, h in enumerate(handles)]
+        self.retired = []               # last counters of dead workers' former lives
+        self.events = []                # restarts, for the next stats record
+
+    def start(self, w: _Worker) -> None:
+        receive, send = self._ctx.Pipe(duplex=False)
+        w.process = self._ctx.Process(target=_worker_main, name=f"exfilwatch-worker-{w.index}",
+                                      args=(w.index, w.handles, self.core, send,
+                                            self.stats_interval_s))
+        w.process.start()
+        send.close()
+        w.conn, w.stats, w.done, w.restart_at = receive, None, False, None
+
+    def running(self) -> list:
+        return [w for w in self.workers if w.conn is not None or w.process.is_alive()]
+
+    def poll(self, timeout_s: float, stopping: bool) -> None:
+        """Handle what the workers sent within ``timeout_s``; a worker that
+        died (not at the stop) is scheduled for a restart."""
+        conns = {w.conn: w for w in self.workers if w.conn is not None}
+        for conn in wait(list(conns), timeout_s):
+            w = conns[conn]
+            while w.conn is not None and w.conn.poll():
+                self._receive(w)
+        now = time.monotonic()
+        for w in self.workers:
+            if w.conn is None and not w.process.is_alive() and not w.done and not stopping:
+                if w.restart_at is None:
+                    self._died(w, now)
+                elif now >= w.restart_at:
+                    self.start(w)
+
+    def _receive(self, w: _Worker) -> None:
+        try:
+            kind, payload = w.conn.recv()
+        except (EOFError, OSError):      # the worker is gone: everything it sent was read
+            w.conn.close()
+            w.conn = None
+            w.process.join(timeout=5)
+            return
+        if kind == "records":
+            self.collector.write(payload)
+        else:
+            w.stats = payload
+            w.done = kind == "done"
+
+    def _died(self, w: _Worker, now: float) -> None:
+        lost = w.stats["counters"]["flows_active"] if w.stats else 0
+        code = w.process.exitcode
+        log.error("Worker %d (pid %d) died with exit status %s; its %d open flows are lost. "
+                  "Restarting it.", w.index, w.process.pid, code, lost)
+        self.collector.result.worker_restarts += 1
+        self.collector.result.flows_lost += lost
+        self.events.append({"event": "worker_restarted", "worker": w.index,
+                            "exit_status": code, "flows_lost": lost,
+                            "at": time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime())})
+        if w.stats:
+            self.retired.append(w.stats)
+        w.stats = None
+        w.restart_at = now + RESTART_DELAY_S
+
+    def stop(self) -> None:
+        for w in self.workers:
+            if w.process.is_alive():
+                os.kill(w.process.pid, signal.SIGTERM)
+
+    def kill_stragglers(self) -> None:
+        for w in self.running():
+            log.error("Worker %d did not stop within %g s; killing it (its open flows are "
+                      "lost).", w.index, STOP_TIMEOUT_S)
+            w.process.kill()
+            w.process.join(timeout=5)
+            if w.conn is not None:
+                w.conn.close()
+                w.conn = None
+
+    def write_stats(self, on_stats=None) -> None:
+        """One `stats` record per worker, then the totals (with the restarts
+        since the last record)."""
+        current = [w.stats for w in self.workers if w.stats]
+        for w in self.workers:          # on_stats (the status line) gets the totals only
+            if w.stats:
+                self.collector.write_stats(w.stats["counters"],
+                                           {"worker": w.index, **capture_fields(w.stats["handles"])})
+        every = current + self.retired
+        if not every:
+            return
+        counters = {k: sum(s["counters"][k] for s in every) for k in every[0]["counters"]}
+        counters["flows_active"] = sum(s["counters"]["flows_active"] for s in current)
+        capture = capture_fields([h for s in every for h in s["handles"]])
+        capture.pop("handles", None)
+        capture.update(workers=len(self.workers),
+                       worker_restarts=self.collector.result.worker_restarts,
+                       flows_lost=self.collector.result.flows_lost, events=self.events)
+        self.collector.result.kernel = {k: v for k, v in capture.items()
+                                        if k.startswith("kernel_")}
+        self.collector.write_stats(counters, capture, on_stats)
+        self.events = []
+
+
+def run_workers(handles: list, out_dir: str, settings: Settings = Settings(),
+                state_dir: str | None = None, stop: threading.Event | None = None,
+                on_stats=None, reload: threading.Event | None = None,
+                reload_settings=None) -> LiveResult:
+    """Run one worker per entry of ``handles`` (open_worker_handles) and
+    collect their records here until ``stop`` is set; then every worker
+    flushes and the last `stats` records are written. ``reload`` set: the
+    collector applies ``reload_settings()``. The handles stay open (the
+    caller closes them)."""
+    stop = stop or threading.Event()
+    reload = reload or threading.Event()
+    options: LiveOptions = handles[0][0].options
+    interval_s = options.stats_interval_s
+    source = "live:" + ",".join(h.interface for h in handles[0])
+    with Collector(out_dir, settings, state_dir, source, reload_settings) as collector:
+        supervisor = _Supervisor(handles, settings.core, interval_s, collector)
+        for w in supervisor.workers:
+            supervisor.start(w)
+        next_stats = time.monotonic() + interval_s
+        try:
+            while not stop.is_set():
+                supervisor.poll(options.timeout_ms / 1000, stopping=False)
+                if reload.is_set():
+                    reload.clear()
+                    collector.reload()
+                if time.monotonic() >= next_stats:
+                    supervisor.write_stats(on_stats)
+                    next_stats = time.monotonic() + interval_s
+        finally:
+            supervisor.stop()
+            deadline = time.monotonic() + STOP_TIMEOUT_S
+            while supervisor.running() and time.monotonic() < deadline:
+                supervisor.poll(0.1, stopping=True)
+            supervisor.kill_stragglers()
+            supervisor.write_stats(on_stats)
+        return collector.result
