@@ -34,8 +34,14 @@ class LiveResult:
     kernel: dict = field(default_factory=dict)     # recv, drop, ifdrop at the end
     stats_written: int = 0
     reloads: int = 0                               # configurations applied on SIGHUP
+    reload_failures: int = 0                       # configurations that did not load
     worker_restarts: int = 0
     flows_lost: int = 0                            # open in a worker when it died
+
+    def lifecycle_fields(self) -> dict:
+        """The sensor's own events, for the totals `stats` record."""
+        return {"reloads": self.reloads, "reload_failures": self.reload_failures,
+                "worker_restarts": self.worker_restarts, "flows_lost": self.flows_lost}
 
 
 class Collector:
@@ -59,6 +65,7 @@ class Collector:
         """A `stats` record, flushed at once so that readers of eve.json see
         everything so far."""
         self.result.counters = counters
+        self.result.kernel = {k: v for k, v in capture.items() if k.startswith("kernel_")}
         event = stats_event(time.time_ns() // 1000, counters, capture)
         self.sink.write(event)
         self.sink.flush()
@@ -79,6 +86,7 @@ class Collector:
             self.detection.set_policy(new.detection())
         except ConfigError as exc:
             log.error("Reload: %s Keeping the running configuration.", exc)
+            self.result.reload_failures += 1
             return False
         for name in _RESTART_TABLES:
             if new[name] != self.settings[name]:

@@ -252,7 +252,7 @@ def run_live(handles, out_dir: str, settings: Settings = Settings(),
     ``handles``: one per interface (or a single handle). ``on_stats(event)``
     is called with every `stats` event written (the CLI's status line);
     ``reload`` set makes the collector apply ``reload_settings()``."""
-    if isinstance(handles, LiveHandle) or not isinstance(handles, (list, tuple)):
+    if not isinstance(handles, (list, tuple)):
         handles = [handles]
     stop = stop or threading.Event()
     reload = reload or threading.Event()
@@ -264,9 +264,8 @@ def run_live(handles, out_dir: str, settings: Settings = Settings(),
 
         def write_stats():
             s = loop.stats()
-            result.kernel = {k: v for k, v in capture_fields(s["handles"]).items()
-                             if k.startswith("kernel_")}
-            collector.write_stats(s["counters"], capture_fields(s["handles"]), on_stats)
+            collector.write_stats(s["counters"], {**capture_fields(s["handles"]),
+                                                  **result.lifecycle_fields()}, on_stats)
 
         next_stats = time.monotonic() + interval_s
         try:

@@ -234,11 +234,8 @@ class _Supervisor:
         counters["flows_active"] = sum(s["counters"]["flows_active"] for s in current)
         capture = capture_fields([h for s in every for h in s["handles"]])
         capture.pop("handles", None)
-        capture.update(workers=len(self.workers),
-                       worker_restarts=self.collector.result.worker_restarts,
-                       flows_lost=self.collector.result.flows_lost, events=self.events)
-        self.collector.result.kernel = {k: v for k, v in capture.items()
-                                        if k.startswith("kernel_")}
+        capture.update(workers=len(self.workers), events=self.events,
+                       **self.collector.result.lifecycle_fields())
         self.collector.write_stats(counters, capture, on_stats)
         self.events = []
 
