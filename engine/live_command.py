@@ -60,6 +60,7 @@ def run(args, settings) -> int:
     try:
         if identity is not None:
             check_writable(identity, {"--output": args.output, "--state": args.state})
+            _load_installation()
             drop_privileges(identity)
         run_sensor = run_workers if args.workers > 1 else _single_process
         result = run_sensor(handles, args.output, settings, state_dir=args.state, stop=stop,
@@ -74,6 +75,17 @@ def run(args, settings) -> int:
         print(f"exfilwatch: stopped; {result.flows_written:,} flow records, "
               f"{len(result.alerts)} alerts in {result.eve_path}.", file=sys.stderr)
     return EXIT_OK
+
+
+def _load_installation() -> None:
+    """Import now what the sensor would import lazily once --user has dropped
+    root: an interpreter or venv the user cannot read (a pyenv under /root)
+    would otherwise fail mid-capture."""
+    import multiprocessing.popen_fork  # noqa: F401  (the workers' fork starter)
+
+    import certifi
+    import tldextract  # noqa: F401  (registered domains of SNIs)
+    certifi.where()     # resolves its CA bundle through a lazy stdlib import
 
 
 def _single_process(handles, *args, **kwargs):

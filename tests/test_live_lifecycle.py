@@ -1,0 +1,130 @@
+"""The live sensor's lifecycle on a real veth pair (tests/livelab.py):
+SIGHUP reloads the configuration without losing flows, a worker that dies
+is restarted and reported, and --user drops root once the handles are open.
+
+Needs root (CI runs it as root) and fails, not skips, without `ip netns`.
+"""
+import os
+import signal
+import subprocess
+import sys
+import tempfile
+from pathlib import Path
+
+import pytest
+
+from livelab import REPO, client_flows, sensor_lab, totals
+
+NOBODY = 65534
+
+
+def children(pid: int) -> list:
+    """The worker processes of the sensor."""
+    text = Path(f"/proc/{pid}/task/{pid}/children").read_text()
+    return [int(p) for p in text.split()]
+
+
+def uid_of(pid: int) -> int:
+    """The effective uid of a running process."""
+    for line in Path(f"/proc/{pid}/status").read_text().splitlines():
+        if line.startswith("Uid:"):
+            return int(line.split()[2])
+    raise AssertionError(f"no Uid line for pid {pid}")
+
+
+def last_total(lab, field: str, at_least: int):
+    return lab.wait_for(lambda ev: [e for e in totals(ev)
+                                    if e["stats"]["capture"][field] >= at_least],
+                        f"stats with {field} >= {at_least}")
+
+
+def test_sighup_reloads_the_threshold_keeps_flows_and_rejects_a_bad_file(tmp_path):
+    # closed flows end after 1 s, so that the first upload is judged before the reload
+    core = "[core]\ntcp_timeout_closed_s = 1.0\n"
+    with sensor_lab(tmp_path, config=core + "[detect]\nlarge_upload_bytes = 50_000_000\n",
+                    args=["--workers", 2]) as lab:
+        before = lab.upload_done(3_000_000)
+        lab.wait_for(lambda ev: client_flows(ev, before), "the first upload's flow")
+
+        base = lab.config.read_text().split("[detect]")[0]
+        lab.config.write_text(base + '[detect]\nlarge_upload_bytes = "lots"\n')
+        lab.sensor.send_signal(signal.SIGHUP)
+        last_total(lab, "reload_failures", 1)
+        assert lab.sensor.poll() is None
+
+        lab.config.write_text(base + "[detect]\nlarge_upload_bytes = 1_000_000\n")
+        lab.sensor.send_signal(signal.SIGHUP)
+        last_total(lab, "reloads", 1)
+        after = lab.upload_done(3_000_000)
+        rc, err = lab.stop()
+    assert rc == 0, err
+    assert "Reload: Configuration key 'detect.large_upload_bytes' must be an integer" in err
+    assert "Keeping the running configuration." in err
+
+    events = lab.events()
+    first, second = client_flows(events, before), client_flows(events, after)
+    assert len(first) == 1 and len(second) == 1      # no flow lost across the reloads
+    alerts = [e for e in events if e["event_type"] == "alert"]
+    # the 3 MB stayed under 50 MB before the reload; the channel's 6 MB pass 1 MB after it
+    fired = [a for a in alerts if "large_upload" in a["exfil"]["evidence"]["findings"]]
+    assert fired, [a["exfil"]["reasons"] for a in alerts]
+    assert {a["flow_id"] for a in fired} == {second[0]["flow_id"]}
+    assert totals(events)[-1]["stats"]["capture"]["reloads"] == 1
+
+
+def test_a_killed_worker_is_restarted_logged_and_reported(tmp_path):
+    with sensor_lab(tmp_path, args=["--workers", 2]) as lab:
+        workers = children(lab.sensor.pid)
+        assert len(workers) == 2
+        os.kill(workers[0], signal.SIGKILL)
+        restarted = last_total(lab, "worker_restarts", 1)
+        # forked again RESTART_DELAY_S after its death was noticed
+        now = lab.wait_for(lambda _: (lambda pids: len(pids) == 2 and pids)(
+            children(lab.sensor.pid)), "the restarted worker")
+        assert workers[0] not in now and workers[1] in now
+        # the restarted worker shares the load again: several uploads, none lost
+        ports = [lab.upload_done(500_000) for _ in range(4)]
+        rc, err = lab.stop()
+    assert rc == 0, err
+    assert f"(pid {workers[0]}) died with exit status -9" in err and "Restarting it." in err
+    events = lab.events()
+    event = [ev for e in restarted for ev in e["stats"]["capture"]["events"]]
+    assert event and event[0]["event"] == "worker_restarted" and event[0]["exit_status"] == -9
+    for port in ports:
+        assert len(client_flows(events, port)) == 1, port
+    assert totals(events)[-1]["stats"]["capture"]["worker_restarts"] == 1
+
+
+@pytest.mark.parametrize("workers", [1, 2])
+def test_user_option_drops_root_after_opening_the_handles(workers):
+    # the output directory does not exist yet: it is created for the user
+    parent = Path(tempfile.mkdtemp(prefix="xw-user-"))
+    try:
+        parent.chmod(0o755)
+        out = parent / "out"
+        with sensor_lab(parent, args=["--workers", workers, "--user", "nobody"],
+                        out=out) as lab:
+            pids = [lab.sensor.pid] + children(lab.sensor.pid)
+            assert len(pids) == (1 if workers == 1 else 1 + workers)
+            assert [uid_of(p) for p in pids] == [NOBODY] * len(pids)
+            port = lab.upload_done(1_000_000)
+            rc, err = lab.stop()
+        assert rc == 0, err
+        assert out.stat().st_uid == NOBODY and lab.eve.stat().st_uid == NOBODY
+        assert len(client_flows(lab.events(), port)) == 1
+    finally:
+        subprocess.run(["rm", "-rf", str(parent)], check=True)
+
+
+def test_user_option_names_a_directory_the_user_cannot_write(tmp_path):
+    out = tmp_path / "out"
+    out.mkdir()
+    out.chmod(0o755)          # root's, in root's 0700 pytest directory
+    r = subprocess.run([sys.executable, "-m", "engine.cli", "live", "-i", "lo", "-o", out,
+                        "--user", "nobody"], cwd=REPO, capture_output=True, text=True, timeout=30)
+    assert r.returncode == 2, r.stderr
+    assert f"--output {out}: user nobody cannot write to" in r.stderr
+    r = subprocess.run([sys.executable, "-m", "engine.cli", "live", "-i", "lo", "-o", out,
+                        "--user", "xw-no-such-user"], cwd=REPO, capture_output=True, text=True,
+                       timeout=30)
+    assert r.returncode == 2 and "--user xw-no-such-user: there is no such user" in r.stderr
