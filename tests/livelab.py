@@ -38,24 +38,32 @@ def read_eve(path: Path) -> list:
 
 
 class Lab:
-    def __init__(self, net, sensor, out: Path, config: Path):
+    def __init__(self, net, sensor, out: Path, config: Path, pems: tuple, procs: list):
         self.net, self.sensor, self.out, self.config = net, sensor, out, config
         self.eve = out / "eve.json"
+        self._pems, self.procs = pems, procs
 
     def events(self) -> list:
         return read_eve(self.eve)
 
-    def upload(self, nbytes, chunk=1 << 16, delay_s=0.0) -> subprocess.Popen:
+    def upload(self, nbytes, chunk=1 << 16, delay_s=0.0, addr=SERVER_ADDR) -> subprocess.Popen:
         """A TLS upload from the client namespace; its first line of output
         is the client port."""
         return self.net.popen(self.net.client_ns,
-                              [sys.executable, PEERS, "upload", SERVER_ADDR, PORT, SNI, nbytes,
+                              [sys.executable, PEERS, "upload", addr, PORT, SNI, nbytes,
                                chunk, delay_s],
                               stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
 
-    def upload_done(self, nbytes) -> int:
+    def serve(self, ns: str, addr: str) -> subprocess.Popen:
+        """One more TLS server (the lab's certificate), in namespace ``ns``."""
+        server = self.net.popen(ns, [sys.executable, PEERS, "serve", *self._pems, addr, PORT])
+        self.procs.append(server)
+        wait_for_port(self.net, addr, PORT)
+        return server
+
+    def upload_done(self, nbytes, addr=SERVER_ADDR) -> int:
         """Upload to the end; the client port."""
-        client = self.upload(nbytes)
+        client = self.upload(nbytes, addr=addr)
         out, err = client.communicate(timeout=60)
         assert client.returncode == 0, err
         return int(out.split()[0])
@@ -82,11 +90,12 @@ class Lab:
 
 
 @contextlib.contextmanager
-def sensor_lab(tmp_path: Path, config: str = "", args=(), out: Path | None = None):
+def sensor_lab(tmp_path: Path, config: str = "", args=(), out: Path | None = None,
+               interfaces=()):
     """Namespaces, a TLS server on SERVER_ADDR:PORT and `exfilwatch live` on
-    the client's veth end (stats every 0.2 s, filter on the server port,
-    plus ``args``), started once its first stats record is written; all
-    gone afterwards."""
+    the client's veth end and ``interfaces`` of the client namespace (stats
+    every 0.2 s, filter on the server port, plus ``args``), started once its
+    first stats record is written; all gone afterwards."""
     root = mint_root()
     leaf = mint_leaf(root, SNI)
     cert, key = tmp_path / "server.pem", tmp_path / "server.key"
@@ -107,11 +116,11 @@ def sensor_lab(tmp_path: Path, config: str = "", args=(), out: Path | None = Non
             wait_for_port(net, SERVER_ADDR, PORT)
             sensor = net.popen(net.client_ns,
                                [sys.executable, "-m", "engine.cli", "live", "-i", net.client_if,
-                                "-o", out, "-c", config_path, "--stats-interval", "0.2",
+                                *(a for i in interfaces for a in ("-i", i)), "-o", out, "-c", config_path, "--stats-interval", "0.2",
                                 "--quiet", "--bpf", f"tcp port {PORT}", *args],
                                cwd=REPO, stdout=subprocess.PIPE, stderr=subprocess.PIPE)
             procs.append(sensor)
-            lab = Lab(net, sensor, out, config_path)
+            lab = Lab(net, sensor, out, config_path, (cert, key), procs)
             # the first stats record says the handles are open and reading
             lab.wait_for(lambda ev: any(e["event_type"] == "stats" for e in ev),
                          "the first stats record", timeout_s=20)
@@ -123,9 +132,9 @@ def sensor_lab(tmp_path: Path, config: str = "", args=(), out: Path | None = Non
                 p.wait(timeout=10)
 
 
-def client_flows(events, client_port, final_only=True):
-    return [e for e in events if e["event_type"] == "flow" and e["src_ip"] == CLIENT_ADDR
-            and e["src_port"] == client_port and e["dest_ip"] == SERVER_ADDR
+def client_flows(events, client_port, final_only=True, client=CLIENT_ADDR, server=SERVER_ADDR):
+    return [e for e in events if e["event_type"] == "flow" and e["src_ip"] == client
+            and e["src_port"] == client_port and e["dest_ip"] == server
             and e["dest_port"] == PORT and e["proto"] == "TCP"
             and not (final_only and e["flow"].get("interim"))]
 

@@ -92,6 +92,29 @@ def test_sigterm_during_transfers_loses_no_flow(tmp_path, workers):
                                                            for s in last.values())
 
 
+def test_two_interfaces_with_two_workers_each_see_their_own_traffic(tmp_path):
+    with sensor_lab(tmp_path, args=["--workers", 2], interfaces=["lo"]) as lab:
+        lab.serve(lab.net.client_ns, "127.0.0.1")       # a server on the client's loopback
+        veth_port = lab.upload_done(1_000_000)
+        lo_port = lab.upload_done(1_000_000, addr="127.0.0.1")
+        rc, err = lab.stop()
+    assert rc == 0, err
+    events = lab.events()
+    assert len(client_flows(events, veth_port)) == 1
+    lo_flows = client_flows(events, lo_port, client="127.0.0.1", server="127.0.0.1")
+    assert len(lo_flows) == 1 and lo_flows[0]["app_proto"] == "tls"
+    assert lo_flows[0]["flow"]["bytes_toserver"] >= 1_000_000
+    capture = totals(events)[-1]["stats"]["capture"]
+    assert capture["interface"] == f"{lab.net.client_if},lo"
+    per_worker = {e["stats"]["capture"]["worker"]: e["stats"]["capture"] for e in events
+                  if e["event_type"] == "stats" and "worker" in e["stats"]["capture"]}
+    # one handle per interface in every worker, their kernel counts summed in the totals
+    for c in per_worker.values():
+        assert [h["interface"] for h in c["handles"]] == [lab.net.client_if, "lo"]
+    assert capture["kernel_packets"] == sum(c["kernel_packets"] for c in per_worker.values())
+    assert capture["kernel_packets"] > 0
+
+
 def test_idle_interface_times_flows_out_on_the_wall_clock(tmp_path):
     with sensor_lab(tmp_path, config="[core]\ntcp_timeout_closed_s = 1.0\n") as lab:
         client_port = lab.upload_done(100_000)
