@@ -10,9 +10,13 @@ directions of a flow to the same worker. A worker runs the core
 to this process in batches (a list of records per message, never a
 message per packet) over a pipe; this process is the one collector
 (DetectionEngine, RecordWriter, EVE sink), so baselines and alerts see
-every worker's flows. IPC cost: one pickled list per batch; measured by
-benchmarks/bench_ipc.py (a few microseconds per flow record, tens for a
-handshake with its certificates, against hundreds spent in detection).
+every worker's flows. IPC: one pickled list per message over a pipe,
+chosen over shared memory because the records are variable Python objects
+(certificate chains) the collector needs as objects anyway; measured by
+benchmarks/bench_ipc.py on the 2-CPU CI host: about 15 us per flow record
+and 140 us per TLS session with its certificates in lists of 64 or more
+(3-4x that one record per message), against about 1.4 ms per record the
+collector then spends on detection and EVE writing.
 
 The handles are opened here, before the workers fork, and kept open by
 this process: a worker that dies is forked again with the same handles,
