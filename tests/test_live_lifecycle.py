@@ -38,11 +38,12 @@ def last_total(lab, field: str, at_least: int):
                         f"stats with {field} >= {at_least}")
 
 
-def test_sighup_reloads_the_threshold_keeps_flows_and_rejects_a_bad_file(tmp_path):
+@pytest.mark.parametrize("workers", [1, 2])
+def test_sighup_reloads_the_threshold_keeps_flows_and_rejects_a_bad_file(tmp_path, workers):
     # closed flows end after 1 s, so that the first upload is judged before the reload
     core = "[core]\ntcp_timeout_closed_s = 1.0\n"
     with sensor_lab(tmp_path, config=core + "[detect]\nlarge_upload_bytes = 50_000_000\n",
-                    args=["--workers", 2]) as lab:
+                    args=["--workers", workers]) as lab:
         before = lab.upload_done(3_000_000)
         lab.wait_for(lambda ev: client_flows(ev, before), "the first upload's flow")
 
