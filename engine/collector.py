@@ -35,13 +35,15 @@ class LiveResult:
     stats_written: int = 0
     reloads: int = 0                               # configurations applied on SIGHUP
     reload_failures: int = 0                       # configurations that did not load
+    worker_deaths: int = 0
     worker_restarts: int = 0
     flows_lost: int = 0                            # open in a worker when it died
 
     def lifecycle_fields(self) -> dict:
         """The sensor's own events, for the totals `stats` record."""
         return {"reloads": self.reloads, "reload_failures": self.reload_failures,
-                "worker_restarts": self.worker_restarts, "flows_lost": self.flows_lost}
+                "worker_deaths": self.worker_deaths, "worker_restarts": self.worker_restarts,
+                "flows_lost": self.flows_lost}
 
 
 class Collector:

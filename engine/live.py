@@ -26,6 +26,7 @@ a blocking read on an idle interface would never return.
 """
 from __future__ import annotations
 
+import dataclasses
 import logging
 import select
 import threading
@@ -40,9 +41,11 @@ from .pipeline import SensorPipeline
 from .settings import Settings
 
 __all__ = ["LiveOptions", "LiveResult", "LiveHandle", "CaptureLoop", "open_interface",
-           "run_live"]
+           "open_spare", "run_live"]
 
 log = logging.getLogger(__name__)
+
+MATCH_NOTHING = "less 1"       # BPF: frames of at most one byte, i.e. none
 
 # pcap_activate() results (pcap/pcap.h) -> what the operator should read
 _ACTIVATE_ERRORS = {
@@ -114,6 +117,15 @@ class LiveHandle:
         recv, drop, ifdrop = self._pcap.stats()
         return {"kernel_packets": recv, "kernel_drops": drop, "kernel_ifdrops": ifdrop}
 
+    def join(self, options: LiveOptions) -> None:
+        """Make a spare handle (open_spare) capture as ``options`` say: their
+        BPF filter, then their fanout group. Needs no privilege, so that a
+        worker can be restarted after root was dropped."""
+        self._pcap.setfilter(options.bpf or "")
+        if options.fanout_group is not None:
+            self._pcap.set_fanout(options.fanout_group)
+        self.options = options
+
     def close(self) -> None:
         pc, self._pcap = self._pcap, None
         if pc is not None:
@@ -163,6 +175,13 @@ def open_interface(options: LiveOptions) -> LiveHandle:
                                f"{options.fanout_group}: {exc}.") from exc
     pc.setnonblock(1)
     return LiveHandle(pc, options)
+
+
+def open_spare(options: LiveOptions):
+    """A handle on ``options.interface`` that captures nothing until join()
+    is called: a filter no packet matches, outside any fanout group (in the
+    group it would take its share of the flows and drop them)."""
+    return open_interface(dataclasses.replace(options, bpf=MATCH_NOTHING, fanout_group=None))
 
 
 def _activate_error(iface: str, rc: int) -> str:

@@ -11,12 +11,14 @@ from .errors import CaptureError
 from .live import LiveOptions, run_live
 from .privileges import check_writable, drop_privileges, lookup_user
 from .settings import load_settings
-from .workers import close_handles, open_worker_handles, run_workers
+from .workers import open_worker_handles, run_workers
 
 EXIT_OK = 0
 EXIT_CAPTURE_ERROR = 1
 EXIT_USAGE = 2
 MAX_WORKERS = 256
+# handle sets opened for worker restarts once --user has dropped root
+RESTART_SPARES = 2
 
 
 def add_live_options(lp) -> None:
@@ -53,7 +55,8 @@ def run(args, settings) -> int:
                            stats_interval_s=args.stats_interval)
                for iface in dict.fromkeys(args.interface)]
     try:
-        handles = open_worker_handles(options, args.workers)
+        spares = RESTART_SPARES if identity is not None and args.workers > 1 else 0
+        handles = open_worker_handles(options, args.workers, spares)
     except CaptureError as exc:
         print(f"exfilwatch: {exc}", file=sys.stderr)
         return EXIT_CAPTURE_ERROR
@@ -70,7 +73,7 @@ def run(args, settings) -> int:
         print(f"exfilwatch: cannot write to {args.output}: {exc.strerror}.", file=sys.stderr)
         return EXIT_USAGE
     finally:
-        close_handles(handles)
+        handles.close()
     if not args.quiet:
         print(f"exfilwatch: stopped; {result.flows_written:,} flow records, "
               f"{len(result.alerts)} alerts in {result.eve_path}.", file=sys.stderr)
@@ -89,7 +92,7 @@ def _load_installation() -> None:
 
 
 def _single_process(handles, *args, **kwargs):
-    return run_live(handles[0], *args, **kwargs)
+    return run_live(handles.workers[0], *args, **kwargs)
 
 
 def _print_status(event) -> None:

@@ -1,7 +1,10 @@
 """Fan-out capture workers feeding one collector.
 
     handles = open_worker_handles(options, workers=4)   # as root, before dropping privileges
-    result = run_workers(handles, "out/", settings, stop=stop_event)
+    try:
+        result = run_workers(handles, "out/", settings, stop=stop_event)
+    finally:
+        handles.close()
 
 Every worker process holds one handle per interface; the handles of one
 interface are in one PACKET_FANOUT_HASH group, so the kernel sends both
@@ -18,12 +21,19 @@ and 140 us per TLS session with its certificates in lists of 64 or more
 (3-4x that one record per message), against about 1.4 ms per record the
 collector then spends on detection and EVE writing.
 
-The handles are opened here, before the workers fork, and kept open by
-this process: a worker that dies is forked again with the same handles,
-which never left their fanout group, so no other worker's flows move (the
-dead worker's open flows are lost: counted, logged and reported in the
-next `stats` record). Opening first also lets the CLI drop privileges
-before any worker starts.
+The handles are opened here, before the workers fork (so that the CLI can
+drop privileges before any worker starts), and this process keeps its
+copies. When a worker dies, its open flows are lost (counted, logged and
+reported in the next `stats` record) and this process closes its copies of
+the dead worker's handles, so that they leave their fanout group and the
+other workers take the traffic over. The worker is then forked again with
+new handles: libpcap's ring cursor lives in the reading process, so the
+dead worker's handles cannot be read on. New handles need CAP_NET_RAW; once
+--user has dropped root, spare handle sets opened at the start (capturing
+nothing until joined to the group, which needs no privilege) take their
+place, and when those are used up the worker stays down and its share goes
+to the others. A change in a fanout group's members re-spreads the flows
+over them: around a restart some flows move between workers.
 
 Shutdown (SIGINT/SIGTERM to this process, or to the whole process group
 as systemd and a terminal do): every worker reads what its handles hold,
@@ -43,7 +53,8 @@ import time
 from multiprocessing.connection import wait
 
 from .collector import Collector, LiveResult
-from .live import CaptureLoop, LiveOptions, capture_fields, open_interface
+from .errors import CaptureError
+from .live import CaptureLoop, LiveOptions, capture_fields, open_interface, open_spare
 from .settings import Settings
 
 log = logging.getLogger(__name__)
@@ -61,36 +72,65 @@ def fanout_groups(count: int) -> list:
     return [(base + i) & 0xFFFF for i in range(count)]
 
 
-def open_worker_handles(options: list, workers: int) -> list:
-    """handles[w][i]: worker w's handle on interface i (options[i]); with
-    several workers, each interface's handles are in one fanout group.
-    CaptureError names the problem; the handles opened until then are closed."""
+@dataclasses.dataclass
+class HandleSets:
+    """workers[w][i]: worker w's handle on interface i. spares: whole sets
+    (one handle per interface) for restarting workers without privileges."""
+    workers: list
+    spares: list = dataclasses.field(default_factory=list)
+
+    def close(self) -> None:
+        for handles in self.workers + self.spares:
+            close_all(handles)
+
+
+def open_worker_handles(options: list, workers: int, spares: int = 0) -> HandleSets:
+    """One handle per interface (options[i]) for each worker, and ``spares``
+    spare sets; with several workers, each interface's handles are in one
+    fanout group. CaptureError names the problem; the handles opened until
+    then are closed."""
     per_iface = options
     if workers > 1:
         groups = fanout_groups(len(options))
         per_iface = [dataclasses.replace(o, fanout_group=g) for o, g in zip(options, groups)]
-    handles = []
+    sets = HandleSets([])
     try:
         for _ in range(workers):
-            handles.append([])
-            for opts in per_iface:
-                handles[-1].append(open_interface(opts))
+            sets.workers.append(open_all(open_interface, per_iface))
+        for _ in range(spares):
+            sets.spares.append(open_all(open_spare, per_iface))
     except BaseException:
-        close_handles(handles)
+        sets.close()
+        raise
+    return sets
+
+
+def open_all(opener, options: list) -> list:
+    """One handle per interface, or none (those opened are closed on error)."""
+    handles = []
+    try:
+        for opts in options:
+            handles.append(opener(opts))
+    except BaseException:
+        close_all(handles)
         raise
     return handles
 
 
-def close_handles(handles: list) -> None:
-    for worker in handles:
-        for handle in worker:
-            handle.close()
+def close_all(handles: list) -> None:
+    for handle in handles:
+        handle.close()
 
 
 # ------------------------------------------------------------------ worker
 
-def _worker_main(index: int, handles: list, core, conn, stats_interval_s: float) -> None:
-    """A worker process: capture until SIGTERM/SIGINT, then flush and report."""
+def _worker_main(index: int, handles: list, foreign: list, core, conn,
+                 stats_interval_s: float) -> None:
+    """A worker process: capture until SIGTERM/SIGINT, then flush and report.
+    ``foreign``: the other handles the fork copied in; closed at once, or a
+    dead worker's handles would stay in their fanout group through this
+    copy, taking a share of the flows that nobody reads."""
+    close_all(foreign)
     stop = threading.Event()
     signal.signal(signal.SIGTERM, lambda signum, frame: stop.set())
     signal.signal(signal.SIGINT, lambda signum, frame: stop.set())
@@ -130,31 +170,35 @@ def _pin_to_cpu(index: int) -> None:
 @dataclasses.dataclass
 class _Worker:
     index: int
-    handles: list
+    handles: list                       # this process's copies (HandleSets.workers[index])
     process: multiprocessing.process.BaseProcess | None = None
     conn: object = None
     stats: dict | None = None           # its last counters
     done: bool = False
-    restart_at: float | None = None
+    restart_at: float | None = None     # dead, to be forked again then
+    given_up: bool = False              # dead, and no handles to restart it with
 
 
 class _Supervisor:
     """Starts the workers, reads their messages, restarts the dead ones and
     keeps the counters for the `stats` records."""
 
-    def __init__(self, handles, core, stats_interval_s, collector: Collector):
+    def __init__(self, handles: HandleSets, core, stats_interval_s, collector: Collector):
         self._ctx = multiprocessing.get_context("fork")   # the children inherit the handles
         self.core = core
         self.stats_interval_s = stats_interval_s
         self.collector = collector
-        self.workers = [_Worker(i, h) for i, h in enumerate(handles)]
-        self.retired = []               # last counters of dead workers' former lives
-        self.events = []                # restarts, for the next stats record
+        self.workers = [_Worker(i, h) for i, h in enumerate(handles.workers)]
+        self.spares = handles.spares
+        self.former_lives = []          # last counters of dead workers' former lives
+        self.events = []                # deaths and restarts, for the next stats record
 
     def start(self, w: _Worker) -> None:
         receive, send = self._ctx.Pipe(duplex=False)
+        foreign = [h for other in self.workers if other is not w for h in other.handles]
+        foreign += [h for spare in self.spares for h in spare]
         w.process = self._ctx.Process(target=_worker_main, name=f"exfilwatch-worker-{w.index}",
-                                      args=(w.index, w.handles, self.core, send,
+                                      args=(w.index, w.handles, foreign, self.core, send,
                                             self.stats_interval_s))
         w.process.start()
         send.close()
@@ -173,11 +217,12 @@ class _Supervisor:
                 self._receive(w)
         now = time.monotonic()
         for w in self.workers:
-            if w.conn is None and not w.process.is_alive() and not w.done and not stopping:
+            if w.conn is None and not w.process.is_alive() and not w.done and not w.given_up \
+                    and not stopping:
                 if w.restart_at is None:
                     self._died(w, now)
                 elif now >= w.restart_at:
-                    self.start(w)
+                    self._restart(w)
 
     def _receive(self, w: _Worker) -> None:
         try:
@@ -196,17 +241,41 @@ class _Supervisor:
     def _died(self, w: _Worker, now: float) -> None:
         lost = w.stats["counters"]["flows_active"] if w.stats else 0
         code = w.process.exitcode
-        log.error("Worker %d (pid %d) died with exit status %s; its %d open flows are lost. "
-                  "Restarting it.", w.index, w.process.pid, code, lost)
-        self.collector.result.worker_restarts += 1
+        log.error("Worker %d (pid %d) died with exit status %s; its open flows are lost "
+                  "(%d at its last report). Restarting it.", w.index, w.process.pid, code, lost)
+        self.collector.result.worker_deaths += 1
         self.collector.result.flows_lost += lost
-        self.events.append({"event": "worker_restarted", "worker": w.index,
-                            "exit_status": code, "flows_lost": lost,
-                            "at": time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime())})
+        self._event("worker_died", w, exit_status=code, flows_lost=lost)
         if w.stats:
-            self.retired.append(w.stats)
+            self.former_lives.append(w.stats)
         w.stats = None
+        close_all(w.handles)            # out of the fanout group: the others take its share
         w.restart_at = now + RESTART_DELAY_S
+
+    def _restart(self, w: _Worker) -> None:
+        options = [h.options for h in w.handles]
+        try:
+            handles, source = open_all(open_interface, options), "new"
+        except CaptureError as exc:          # no CAP_NET_RAW any more (--user)
+            if not self.spares:
+                log.error("Worker %d cannot be restarted: %s No spare capture handles are "
+                          "left; its share of the traffic goes to the other workers.",
+                          w.index, exc)
+                self._event("worker_not_restarted", w, reason=str(exc))
+                w.given_up = True
+                return
+            handles, source = self.spares.pop(), "spare"
+            for handle, opts in zip(handles, options):
+                handle.join(opts)
+        w.handles[:] = handles          # in place: HandleSets.close closes these
+        self.start(w)
+        self.collector.result.worker_restarts += 1
+        self._event("worker_restarted", w, pid=w.process.pid, handles=source)
+
+    def _event(self, name: str, w: _Worker, **details) -> None:
+        """A lifecycle event for the next totals `stats` record."""
+        self.events.append({"event": name, "worker": w.index,
+                            "at": time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime()), **details})
 
     def stop(self) -> None:
         for w in self.workers:
@@ -231,7 +300,7 @@ class _Supervisor:
             if w.stats:
                 self.collector.write_stats(w.stats["counters"],
                                            {"worker": w.index, **capture_fields(w.stats["handles"])})
-        every = current + self.retired
+        every = current + self.former_lives
         if not every:
             return
         counters = {k: sum(s["counters"][k] for s in every) for k in every[0]["counters"]}
@@ -248,16 +317,16 @@ def run_workers(handles: list, out_dir: str, settings: Settings = Settings(),
                 state_dir: str | None = None, stop: threading.Event | None = None,
                 on_stats=None, reload: threading.Event | None = None,
                 reload_settings=None) -> LiveResult:
-    """Run one worker per entry of ``handles`` (open_worker_handles) and
-    collect their records here until ``stop`` is set; then every worker
+    """Run one worker per set of ``handles.workers`` (open_worker_handles)
+    and collect their records here until ``stop`` is set; then every worker
     flushes and the last `stats` records are written. ``reload`` set: the
     collector applies ``reload_settings()``. The handles stay open (the
-    caller closes them)."""
+    caller closes them: HandleSets.close)."""
     stop = stop or threading.Event()
     reload = reload or threading.Event()
-    options: LiveOptions = handles[0][0].options
+    options: LiveOptions = handles.workers[0][0].options
     interval_s = options.stats_interval_s
-    source = "live:" + ",".join(h.interface for h in handles[0])
+    source = "live:" + ",".join(h.interface for h in handles.workers[0])
     with Collector(out_dir, settings, state_dir, source, reload_settings) as collector:
         supervisor = _Supervisor(handles, settings.core, interval_s, collector)
         for w in supervisor.workers:

@@ -9,6 +9,7 @@ import signal
 import subprocess
 import sys
 import tempfile
+import time
 from pathlib import Path
 
 import pytest
@@ -75,46 +76,98 @@ def test_sighup_reloads_the_threshold_keeps_flows_and_rejects_a_bad_file(tmp_pat
 
 def test_a_killed_worker_is_restarted_logged_and_reported(tmp_path):
     with sensor_lab(tmp_path, args=["--workers", 2]) as lab:
+        # traffic through both workers first: their rings have moved on
+        early = [lab.upload_done(500_000) for _ in range(4)]
+        time.sleep(0.5)             # a stats report (every 0.2 s) counts them as open
         workers = children(lab.sensor.pid)
         assert len(workers) == 2
         os.kill(workers[0], signal.SIGKILL)
-        restarted = last_total(lab, "worker_restarts", 1)
+        last_total(lab, "worker_restarts", 1)
         # forked again RESTART_DELAY_S after its death was noticed
         now = lab.wait_for(lambda _: (lambda pids: len(pids) == 2 and pids)(
             children(lab.sensor.pid)), "the restarted worker")
         assert workers[0] not in now and workers[1] in now
-        # the restarted worker shares the load again: several uploads, none lost
-        ports = [lab.upload_done(500_000) for _ in range(4)]
+        # the restarted worker shares the load again: every upload is seen whole
+        late = [lab.upload_done(500_000) for _ in range(6)]
         rc, err = lab.stop()
     assert rc == 0, err
     assert f"(pid {workers[0]}) died with exit status -9" in err and "Restarting it." in err
     events = lab.events()
-    event = [ev for e in restarted for ev in e["stats"]["capture"]["events"]]
-    assert event and event[0]["event"] == "worker_restarted" and event[0]["exit_status"] == -9
-    for port in ports:
-        assert len(client_flows(events, port)) == 1, port
-    assert totals(events)[-1]["stats"]["capture"]["worker_restarts"] == 1
+    recorded = [ev for e in totals(events) for ev in e["stats"]["capture"]["events"]]
+    assert [(ev["event"], ev["worker"]) for ev in recorded] == [("worker_died", 0),
+                                                                ("worker_restarted", 0)]
+    assert recorded[0]["exit_status"] == -9 and recorded[1]["handles"] == "new"
+    for port in late:
+        flows = client_flows(events, port)
+        assert len(flows) == 1 and flows[0]["flow"]["bytes_toserver"] >= 500_000, port
+    stats = totals(events)[-1]["stats"]
+    assert stats["capture"]["worker_restarts"] == stats["capture"]["worker_deaths"] == 1
+    # the flows of the early uploads the dead worker still held are lost, and counted
+    assert stats["capture"]["flows_lost"] == len(early) - sum(
+        1 for port in early if client_flows(events, port))
+
+
+@pytest.fixture
+def world_dir():
+    """A directory outside root's 0700 pytest tree, so that user nobody can
+    reach what the sensor creates in it (its tmp_path for the lab)."""
+    parent = Path(tempfile.mkdtemp(prefix="xw-user-"))
+    parent.chmod(0o755)
+    yield parent
+    subprocess.run(["rm", "-rf", str(parent)], check=True)
+
+
+def kill_worker_and_wait(lab, deaths: int, outcome: str):
+    """SIGKILL the first worker; wait for the totals `stats` record with the
+    event ``outcome`` (worker_restarted, worker_not_restarted) after the
+    ``deaths``-th death; the workers running then."""
+    os.kill(children(lab.sensor.pid)[0], signal.SIGKILL)
+    last_total(lab, "worker_deaths", deaths)
+    lab.wait_for(lambda ev: [e for e in totals(ev) if e["stats"]["capture"]["worker_deaths"]
+                             == deaths and outcome in str(e["stats"]["capture"]["events"])],
+                 outcome)
+    return children(lab.sensor.pid)
 
 
 @pytest.mark.parametrize("workers", [1, 2])
-def test_user_option_drops_root_after_opening_the_handles(workers):
+def test_user_option_drops_root_after_opening_the_handles(workers, world_dir):
     # the output directory does not exist yet: it is created for the user
-    parent = Path(tempfile.mkdtemp(prefix="xw-user-"))
-    try:
-        parent.chmod(0o755)
-        out = parent / "out"
-        with sensor_lab(parent, args=["--workers", workers, "--user", "nobody"],
-                        out=out) as lab:
-            pids = [lab.sensor.pid] + children(lab.sensor.pid)
-            assert len(pids) == (1 if workers == 1 else 1 + workers)
-            assert [uid_of(p) for p in pids] == [NOBODY] * len(pids)
-            port = lab.upload_done(1_000_000)
-            rc, err = lab.stop()
-        assert rc == 0, err
-        assert out.stat().st_uid == NOBODY and lab.eve.stat().st_uid == NOBODY
-        assert len(client_flows(lab.events(), port)) == 1
-    finally:
-        subprocess.run(["rm", "-rf", str(parent)], check=True)
+    out = world_dir / "out"
+    with sensor_lab(world_dir, args=["--workers", workers, "--user", "nobody"], out=out) as lab:
+        pids = [lab.sensor.pid] + children(lab.sensor.pid)
+        assert len(pids) == (1 if workers == 1 else 1 + workers)
+        assert [uid_of(p) for p in pids] == [NOBODY] * len(pids)
+        port = lab.upload_done(1_000_000)
+        rc, err = lab.stop()
+    assert rc == 0, err
+    assert out.stat().st_uid == NOBODY and lab.eve.stat().st_uid == NOBODY
+    assert len(client_flows(lab.events(), port)) == 1
+
+
+def test_without_root_workers_restart_on_spare_handles_then_leave_their_share(world_dir):
+    # closed flows end after 1 s: each round's uploads are seen before the next kill
+    with sensor_lab(world_dir, config="[core]\ntcp_timeout_closed_s = 1.0\n",
+                    args=["--workers", 2, "--user", "nobody"], out=world_dir / "out") as lab:
+        for death in (1, 2):                # the two spare handle sets
+            lab.upload_done(300_000)
+            after = kill_worker_and_wait(lab, death, "worker_restarted")
+            assert len(after) == 2 and [uid_of(p) for p in after] == [NOBODY, NOBODY]
+            ports = [lab.upload_done(300_000) for _ in range(4)]
+            lab.wait_for(lambda ev: all(client_flows(ev, p) for p in ports),
+                         "the uploads through the restarted worker", timeout_s=20)
+        # no spare left: the third death leaves one worker, which takes all the traffic
+        assert len(kill_worker_and_wait(lab, 3, "worker_not_restarted")) == 1
+        ports = [lab.upload_done(300_000) for _ in range(4)]
+        rc, err = lab.stop()
+    assert rc == 0, err
+    assert "cannot be restarted" in err and "No spare capture handles are left" in err
+    events = lab.events()
+    recorded = [ev for e in totals(events) for ev in e["stats"]["capture"]["events"]
+                if ev["event"] == "worker_restarted"]
+    assert [ev["handles"] for ev in recorded] == ["spare", "spare"]
+    for port in ports:
+        flows = client_flows(events, port)
+        assert len(flows) == 1 and flows[0]["flow"]["bytes_toserver"] >= 300_000, port
 
 
 def test_user_option_names_a_directory_the_user_cannot_write(tmp_path):
