@@ -212,9 +212,7 @@ class _Supervisor:
         died (not at the stop) is scheduled for a restart."""
         conns = {w.conn: w for w in self.workers if w.conn is not None}
         for conn in wait(list(conns), timeout_s):
-            w = conns[conn]
-            while w.conn is not None and w.conn.poll():
-                self._receive(w)
+            self._receive(conns[conn])      # one message each: no worker starves the others
         now = time.monotonic()
         for w in self.workers:
             if w.conn is None and not w.process.is_alive() and not w.done and not w.given_up \
