@@ -61,7 +61,7 @@ log = logging.getLogger(__name__)
 
 SEND_RECORDS = 512             # records a worker gathers before sending them ...
 SEND_AFTER_S = 0.05            # ... or after this long, whichever comes first
-STOP_TIMEOUT_S = 30.0          # a worker still running this long after the stop is killed
+STOP_TIMEOUT_S = 30.0          # after the stop, workers silent this long are killed
 RESTART_DELAY_S = 1.0          # a worker that dies is forked again after this long at the earliest
 
 
@@ -192,6 +192,7 @@ class _Supervisor:
         self.spares = handles.spares
         self.former_lives = []          # last counters of dead workers' former lives
         self.events = []                # deaths and restarts, for the next stats record
+        self.last_message_at = time.monotonic()
 
     def start(self, w: _Worker) -> None:
         receive, send = self._ctx.Pipe(duplex=False)
@@ -223,6 +224,7 @@ class _Supervisor:
                     self._restart(w)
 
     def _receive(self, w: _Worker) -> None:
+        self.last_message_at = time.monotonic()
         try:
             kind, payload = w.conn.recv()
         except (EOFError, OSError):      # the worker is gone: everything it sent was read
@@ -282,8 +284,8 @@ class _Supervisor:
 
     def kill_stragglers(self) -> None:
         for w in self.running():
-            log.error("Worker %d did not stop within %g s; killing it (its open flows are "
-                      "lost).", w.index, STOP_TIMEOUT_S)
+            log.error("Worker %d sent nothing for %g s after the stop; killing it (its open "
+                      "flows are lost).", w.index, STOP_TIMEOUT_S)
             w.process.kill()
             w.process.join(timeout=5)
             if w.conn is not None:
@@ -341,8 +343,9 @@ def run_workers(handles: list, out_dir: str, settings: Settings = Settings(),
                     next_stats = time.monotonic() + interval_s
         finally:
             supervisor.stop()
-            deadline = time.monotonic() + STOP_TIMEOUT_S
-            while supervisor.running() and time.monotonic() < deadline:
+            # a backlog the collector is still working through is no reason to kill
+            while supervisor.running() and \
+                    time.monotonic() - supervisor.last_message_at < STOP_TIMEOUT_S:
                 supervisor.poll(0.1, stopping=True)
             supervisor.kill_stragglers()
             supervisor.write_stats(on_stats)
