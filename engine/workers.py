@@ -278,6 +278,7 @@ class _Supervisor:
                             "at": time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime()), **details})
 
     def stop(self) -> None:
+        self.last_message_at = time.monotonic()     # the silence is counted from here
         for w in self.workers:
             if w.process.is_alive():
                 os.kill(w.process.pid, signal.SIGTERM)
