@@ -176,7 +176,7 @@ class _Worker:
     stats: dict | None = None           # its last counters
     done: bool = False
     restart_at: float | None = None     # dead, to be forked again then
-    given_up: bool = False              # dead, and no handles to restart it with
+    given_up: bool = False              # dead for good (no handles left, or at the stop)
 
 
 class _Supervisor:
@@ -216,11 +216,10 @@ class _Supervisor:
             self._receive(conns[conn])      # one message each: no worker starves the others
         now = time.monotonic()
         for w in self.workers:
-            if w.conn is None and not w.process.is_alive() and not w.done and not w.given_up \
-                    and not stopping:
+            if w.conn is None and not w.process.is_alive() and not w.done and not w.given_up:
                 if w.restart_at is None:
-                    self._died(w, now)
-                elif now >= w.restart_at:
+                    self._died(w, now, restart=not stopping)
+                elif now >= w.restart_at and not stopping:
                     self._restart(w)
 
     def _receive(self, w: _Worker) -> None:
@@ -238,11 +237,12 @@ class _Supervisor:
             w.stats = payload
             w.done = kind == "done"
 
-    def _died(self, w: _Worker, now: float) -> None:
+    def _died(self, w: _Worker, now: float, restart: bool) -> None:
         lost = w.stats["counters"]["flows_active"] if w.stats else 0
         code = w.process.exitcode
         log.error("Worker %d (pid %d) died with exit status %s; its open flows are lost "
-                  "(%d at its last report). Restarting it.", w.index, w.process.pid, code, lost)
+                  "(%d at its last report).%s", w.index, w.process.pid, code, lost,
+                  " Restarting it." if restart else "")
         self.collector.result.worker_deaths += 1
         self.collector.result.flows_lost += lost
         self._event("worker_died", w, exit_status=code, flows_lost=lost)
@@ -251,6 +251,7 @@ class _Supervisor:
         w.stats = None
         close_all(w.handles)            # out of the fanout group: the others take its share
         w.restart_at = now + RESTART_DELAY_S
+        w.given_up = not restart
 
     def _restart(self, w: _Worker) -> None:
         options = [h.options for h in w.handles]
