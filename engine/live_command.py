@@ -33,7 +33,9 @@ def add_live_options(lp) -> None:
     lp.add_argument("--user", metavar="NAME",
                     help="after opening the capture handles, drop root and run as this user; "
                          "the output and state directories must be writable by it (checked "
-                         "first; created for it when missing)")
+                         "first; created for it when missing). With --workers, two spare "
+                         "handle sets are opened first: a dead worker is restarted at most "
+                         "twice once root is gone")
 
 
 def _worker_count(text: str) -> int:
