@@ -30,13 +30,19 @@ PIP_PACKAGES := \
     "maxminddb>=2.2" \
     certifi \
     "tldextract>=5.1" \
+    "redis>=5.0" \
     "pytest>=7" \
-    "pytest-benchmark>=4"
+    "pytest-benchmark>=4" \
+    "zat>=0.4.9"
 
 # Debian packages the tests drive as real peers, installed with apt-get when
 # missing (needs root, as CI and the sensor hosts have). One per line.
 SYSTEM_PACKAGES := \
-    iproute2
+    iproute2 \
+    rsyslog \
+    redis-server \
+    nftables \
+    iptables
 
 SYSTEM_STAMP := $(VENV)/.system-deps-installed
 

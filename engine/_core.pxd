@@ -173,6 +173,16 @@ cdef struct Session:
     uint32_t mem             # bytes charged to the global handshake memory cap
 
 
+# Capture-loss inference, as Zeek's capture-loss script does: an ACK for
+# data whose segments were never seen means the capture missed them.
+cdef struct LossTrack:
+    uint32_t seq_end[2]      # highest sequence number + length seen, per direction
+    uint32_t acked[2]        # highest ACK sent by each direction
+    uint32_t hole_lo[2]      # first unseen range [lo, hi) below seq_end, per direction
+    uint32_t hole_hi[2]
+    uint8_t known            # bit d: seq_end[d] valid; bit 2 + d: acked[d] valid
+    uint8_t hole             # bit d: hole_lo/hi[d] hold an unfilled range
+
 # the counters a flow accumulates, kept as one block so that a flow's
 # record is copied out with one assignment
 cdef struct FlowStats:
@@ -191,6 +201,7 @@ cdef struct FlowStats:
     uint8_t resp_icmp_code
     uint8_t has_resp_icmp
     uint8_t app_kind         # HK_* found in the handshake (initiator's side first)
+    uint64_t missed_bytes    # bytes acknowledged but never captured (Zeek's missed_bytes)
 
 cdef struct Flow:
     FlowKey key
@@ -212,6 +223,7 @@ cdef struct Flow:
     int64_t interim_mark_us  # when the flow's last (interim) record was due
     int32_t interim_prev     # the list of open flows by interim_mark_us, oldest first
     int32_t interim_next
+    LossTrack loss
     FlowStats st
 
 cdef enum:  # HandshakeState of a flow
@@ -303,6 +315,9 @@ cdef struct FlowTable:
     int32_t interim_tail     # records of idle-but-open flows come from its head)
     bint capture_handshakes  # False: flow-only, every flow bypassed from its first packet
     uint64_t interims
+    uint64_t ack_events      # ACKs that acknowledged new data (capture-loss denominator)
+    uint64_t gap_events      # of those, ACKs for data never captured
+    uint64_t gap_bytes
     HandshakeEnd *handshakes # handshakes waiting to be taken at the batch boundary
     uint32_t n_handshakes
     uint32_t cap_handshakes

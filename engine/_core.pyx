@@ -11,6 +11,7 @@ include "_capfile.pxi"
 include "_decode.pxi"
 include "_frag.pxi"
 include "_flows.pxi"
+include "_loss.pxi"
 include "_tcp.pxi"
 include "_ja4ssh.pxi"
 include "_ssh.pxi"
@@ -150,6 +151,11 @@ cdef class FlowEngine:
         """Latest packet time seen, microseconds since the epoch (0 before any)."""
         return self.last_ts_us
 
+    @property
+    def ack_gap_events(self):
+        """(ACK events, gap events) so far: the capture-loss counters, cheaply."""
+        return self.table.ack_events, self.table.gap_events
+
     def take_flows(self):
         """The records of flows ended since the last call, oldest first."""
         cdef uint32_t i
@@ -201,6 +207,9 @@ cdef class FlowEngine:
             "frag.evicted": self.frags.evicted,
             "tcp.ooo_dropped": self.table.ooo_dropped,
             "tcp.overlap_differs": self.table.overlap_differs,
+            "tcp.ack_events": self.table.ack_events,
+            "tcp.gap_events": self.table.gap_events,
+            "tcp.gap_bytes": self.table.gap_bytes,
             "handshake.truncated": self.table.hs_truncated,
             "handshake.memcap": self.table.hs_memcap_hits,
             "handshake.memory_bytes": self.table.hs_mem_used,
@@ -256,6 +265,7 @@ cdef object _flow_record(FlowEnd *e):
         s.resp_icmp_code if resp else None,
         e.reason == END_INTERIM,
         None,
+        s.missed_bytes,
     ))
 
 

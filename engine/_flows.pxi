@@ -521,6 +521,8 @@ cdef int flow_account(FlowTable *ft, int32_t slot, PacketView *pv, bint from_a,
     if now_us > f.st.last_us:
         f.st.last_us = now_us
     flow_update_state(f, pv, toserver)
+    if pv.proto == 6 and f.key.proto == 6:
+        loss_packet(ft, f, pv, d)
     if f.ja4ssh != NULL and pv.proto == 6:
         ja4ssh_packet(ft, f, pv, toserver, now_us)
     if ft.interim_us and now_us - f.interim_mark_us >= ft.interim_us:

@@ -125,6 +125,8 @@ class AlertManager:
             evidence["certificate"] = c.certificate
         if c.fingerprints:
             evidence["fingerprints"] = c.fingerprints
+        if c.capture_loss:
+            evidence["capture_loss"] = round(c.capture_loss, 4)
         ch = c.channel
         return {
             "timestamp": format_timestamp(c.ts_us),

@@ -12,7 +12,10 @@ from . import live_command
 from .live import LiveOptions
 from .errors import ConfigError
 from .settings import load_settings, render_settings
+from .sinks.fanout import OUTPUT_FORMATS
+from .contain import add_contain_parser, run_contain
 from .progress import Progress
+from .sinks.file import eve_files
 
 EXIT_OK = 0
 EXIT_INPUT_ERROR = 1     # a capture file could not be read (the others were)
@@ -32,19 +35,22 @@ def build_parser() -> argparse.ArgumentParser:
 
     rp = sub.add_parser(
         "replay",
-        help="replay pcap/pcapng files and write EVE JSON records",
+        help="replay pcap/pcapng files and write EVE JSON or Zeek logs",
         description="Replay capture files (pcap, pcapng, or anything libpcap reads) in the "
                     "order given, as one capture, and write DIR/eve.json: one `flow` record "
-                    "per flow and a closing `stats` record. A file that cannot be read is "
+                    "per flow and a closing `stats` record; --format zeek writes Zeek's "
+                    "conn.log, ssl.log, x509.log and ssh.log instead, both writes both. A file that cannot be read is "
                     "reported and skipped; the exit status is then 1.",
     )
     rp.add_argument("files", nargs="+", metavar="FILE", help="capture files to replay")
     rp.add_argument("-o", "--output", required=True, metavar="DIR",
-                    help="output directory (created if missing); eve.json is written there")
+                    help="output directory (created if missing) for the files --format names")
+    _add_format_argument(rp)
     rp.add_argument("-q", "--quiet", action="store_true",
                     help="no progress line on stderr (it is shown only when stderr is a terminal)")
     rp.add_argument("--summary", action="store_true",
-                    help="print a short summary of the flows found when done")
+                    help="print a short summary of the flows found when done (reads eve.json: "
+                         "not with --format zeek)")
     defaults = CoreConfig()
     rp.add_argument("--max-flows", type=int, metavar="N",
                     help="flow table cap; the oldest idle flows are evicted beyond it "
@@ -58,15 +64,17 @@ def build_parser() -> argparse.ArgumentParser:
     rp.add_argument("-c", "--config", metavar="FILE",
                     help="TOML configuration file (see 'exfilwatch config show'); "
                          "the options above override it")
+    rp.add_argument("--stdout", action="store_true",
+                    help="also write the EVE records to stdout ([outputs] stdout = true)")
     rp.add_argument("-v", "--verbose", action="store_true", help="log debug messages")
 
     lp = sub.add_parser(
         "live",
-        help="capture from a network interface and write EVE JSON records",
+        help="capture from interfaces and write EVE JSON or Zeek logs",
         description="Capture from network interfaces with libpcap and write DIR/eve.json "
-                    "as replay does, plus `stats` records every --stats-interval seconds "
-                    "with the kernel's received and dropped packet counts (per worker and in "
-                    "total with --workers). SIGINT or SIGTERM stops the capture: every open "
+                    "(or the Zeek logs --format names) as replay does, plus `stats` records "
+                    "every --stats-interval seconds with the kernel's received and dropped "
+                    "packet counts (per worker and in total with --workers). SIGINT or SIGTERM stops the capture: every open "
                     "flow is written (reason \"shutdown\"), then the last `stats` records, and "
                     "the exit status is 0. SIGHUP re-reads the configuration file (a file "
                     "that does not load is reported and the running configuration kept) "
@@ -79,7 +87,8 @@ def build_parser() -> argparse.ArgumentParser:
     lp.add_argument("-i", "--interface", required=True, action="append", metavar="IFACE",
                     help="network interface to capture on (repeat for several)")
     lp.add_argument("-o", "--output", required=True, metavar="DIR",
-                    help="output directory (created if missing); eve.json is written there")
+                    help="output directory (created if missing) for the files --format names")
+    _add_format_argument(lp)
     live_defaults = LiveOptions("-")
     lp.add_argument("--bpf", metavar="EXPR", help="BPF capture filter, as tcpdump takes it")
     lp.add_argument("--snaplen", type=_positive_int, default=live_defaults.snaplen, metavar="N",
@@ -97,6 +106,8 @@ def build_parser() -> argparse.ArgumentParser:
                     help="TOML configuration file (see 'exfilwatch config show')")
     lp.add_argument("-q", "--quiet", action="store_true",
                     help="no status line on stderr at each stats record")
+    lp.add_argument("--stdout", action="store_true",
+                    help="also write the EVE records to stdout ([outputs] stdout = true)")
     lp.add_argument("-v", "--verbose", action="store_true", help="log debug messages")
     live_command.add_live_options(lp)
 
@@ -109,7 +120,15 @@ def build_parser() -> argparse.ArgumentParser:
     show.add_argument("-c", "--config", metavar="FILE", help="configuration file to merge")
     check = csub.add_parser("check", help="validate a configuration file; exit 2 if it is wrong")
     check.add_argument("file", metavar="FILE")
+    add_contain_parser(sub)
     return parser
+
+
+def _add_format_argument(parser) -> None:
+    parser.add_argument("--format", choices=OUTPUT_FORMATS, default="eve",
+                        help="eve: DIR/eve.json; zeek: Zeek TSV logs DIR/conn.log, ssl.log, "
+                             "x509.log, ssh.log (for RITA and Zeek tooling); both "
+                             "(default eve)")
 
 
 def _positive_int(text: str) -> int:
@@ -131,6 +150,19 @@ def _stop_on_sigterm(signum, frame):
     raise KeyboardInterrupt
 
 
+def effective_settings(args):
+    """The configuration file's settings with the command line's overrides."""
+    settings = load_settings(args.config)
+    overrides = {"max_flows": getattr(args, "max_flows", None),
+                 "tcp_timeout_established_s": getattr(args, "tcp_timeout_established", None)}
+    core = dataclasses.replace(settings.core,
+                               **{k: v for k, v in overrides.items() if v is not None})
+    outputs = dataclasses.replace(settings["outputs"],
+                                  stdout=settings["outputs"].stdout or args.stdout)
+    return dataclasses.replace(settings, sections={**settings.sections, "core": core,
+                                                   "outputs": outputs})
+
+
 def main(argv=None) -> int:
     args = build_parser().parse_args(argv)
     signal.signal(signal.SIGTERM, _stop_on_sigterm)
@@ -139,14 +171,12 @@ def main(argv=None) -> int:
     try:
         if args.command == "config":
             return run_config(args)
-        settings = load_settings(args.config)
-        overrides = {"max_flows": getattr(args, "max_flows", None),
-                     "tcp_timeout_established_s": getattr(args, "tcp_timeout_established", None)}
-        core = dataclasses.replace(settings.core,
-                                   **{k: v for k, v in overrides.items() if v is not None})
-        settings = dataclasses.replace(settings, sections={**settings.sections, "core": core})
+        if args.command == "contain":
+            return run_contain(args)
+        settings = effective_settings(args)
         if args.command == "live":
-            return live_command.run(args, settings)
+            # SIGHUP reads the file again, with the same command-line overrides
+            return live_command.run(args, settings, lambda: effective_settings(args))
         return run_replay(args, settings)
     except ConfigError as exc:
         print(f"exfilwatch: {exc}", file=sys.stderr)
@@ -165,10 +195,19 @@ def run_config(args) -> int:
 def run_replay(args, settings) -> int:
     from .replay import replay   # the compiled core loads only when needed
 
+    if args.summary and args.format == "zeek":
+        print("exfilwatch: --summary reads eve.json: use it with --format eve or both.",
+              file=sys.stderr)
+        return EXIT_USAGE
+    if args.summary and not settings["outputs"].eve_file:
+        print("exfilwatch: --summary reads eve.json, which [outputs] eve_file = false turns off.",
+              file=sys.stderr)
+        return EXIT_USAGE
     show_progress = not args.quiet and sys.stderr.isatty()
     try:
         result = replay(args.files, args.output, settings, state_dir=args.state,
-                        progress=Progress() if show_progress else None)
+                        progress=Progress() if show_progress else None,
+                        output_format=args.format)
     except OSError as exc:
         print(f"exfilwatch: cannot write to {args.output}: {exc.strerror}.", file=sys.stderr)
         return EXIT_USAGE
@@ -183,11 +222,12 @@ def print_summary(result) -> None:
     import json
 
     flows = []
-    with open(result.eve_path, encoding="utf-8") as fh:
-        for line in fh:
-            event = json.loads(line)
-            if event["event_type"] == "flow":
-                flows.append(event)
+    for path in eve_files(result.eve_path):
+        with open(path, encoding="utf-8") as fh:
+            for line in fh:
+                event = json.loads(line)
+                if event["event_type"] == "flow":
+                    flows.append(event)
     c = result.counters
     print(f"Replayed {len(result.files_read)} file(s): {c.get('packets', 0):,} packets, "
           f"{c.get('bytes', 0):,} bytes, {len(flows):,} flows.")

@@ -16,17 +16,19 @@ from .detect import DetectionEngine
 from .errors import ConfigError
 from .replay import RecordWriter
 from .settings import Settings
-from .sinks.eve import EveFileSink, stats_event
+from .sinks.eve import stats_event
+from .sinks.fanout import open_outputs
 
 log = logging.getLogger(__name__)
 
 # tables whose change a running sensor cannot apply without losing its state
-_RESTART_TABLES = ("core", "aggregate", "baseline")
+# (or, for the outputs, without reopening every connection and spool)
+_RESTART_TABLES = ("core", "aggregate", "baseline", "outputs")
 
 
 @dataclass
 class LiveResult:
-    eve_path: str
+    eve_path: str | None          # None: [outputs] eve_file = false
     flows_written: int = 0
     handshakes_written: int = 0
     alerts: list = field(default_factory=list)
@@ -48,19 +50,21 @@ class LiveResult:
 
 class Collector:
     """``reload_settings()`` returns the settings to apply on reload()
-    (the CLI re-reads its configuration file); it may raise ConfigError."""
+    (the CLI re-reads its configuration file); it may raise ConfigError.
+    ``output_format``: "eve", "zeek" or "both" (engine.sinks.fanout)."""
 
     def __init__(self, out_dir: str, settings: Settings, state_dir: str | None,
-                 source: str, reload_settings=None):
+                 source: str, reload_settings=None, output_format: str = "eve"):
         self.settings = settings
         self._reload_settings = reload_settings
         self.detection = DetectionEngine(settings.detection(), state_dir, source=source)
         try:
-            self.sink = EveFileSink(out_dir)
+            self.sink = open_outputs(settings["outputs"], out_dir, output_format=output_format,
+                                     scope=self.detection.scope)
         except BaseException:
             self.detection.close()
             raise
-        self.result = LiveResult(eve_path=self.sink.path)
+        self.result = LiveResult(eve_path=self.sink.eve_path)
         self.write = RecordWriter(self.sink, self.detection, self.result)
 
     def write_stats(self, counters: dict, capture: dict, on_stats=None) -> dict:
@@ -68,7 +72,9 @@ class Collector:
         everything so far."""
         self.result.counters = counters
         self.result.kernel = {k: v for k, v in capture.items() if k.startswith("kernel_")}
-        event = stats_event(time.time_ns() // 1000, counters, capture)
+        self.sink.flush()       # the outputs' counters in the record include every record
+        event = stats_event(time.time_ns() // 1000, counters, capture,
+                            outputs=self.sink.counters())
         self.sink.write(event)
         self.sink.flush()
         self.result.stats_written += 1
@@ -79,8 +85,7 @@ class Collector:
     def reload(self) -> bool:
         """Apply the configuration again (SIGHUP). A configuration that does
         not load is logged and the running one kept. True when applied."""
-        if hasattr(self.sink, "reopen"):
-            self.sink.reopen()                   # a rotated eve.json starts afresh
+        self.sink.reopen()                   # a rotated eve.json starts afresh
         if self._reload_settings is None:
             return False
         try:

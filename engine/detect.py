@@ -14,6 +14,7 @@ from .aggregate import AggregateConfig, ChannelAggregator, ChannelKey
 from .alerts import AlertConfig, AlertManager, Candidate, Channel
 from .allowlist import Allowlist, AllowlistConfig
 from .baseline import BaselineConfig, SqliteBaseline, open_state, session_observations
+from .capture_loss import CaptureLossMeter
 from .detections import ChannelView, DetectConfig, SessionFacts
 from .detections import beaconing, channel, novelty, reputation, volume
 from .fingerprints.ja4x import ja4x
@@ -22,7 +23,7 @@ from .handshake import SshSession, TlsSession
 from .intel import IntelConfig, IntelSet
 from .netscope import OUTBOUND
 from .pipeline import app_proto_of
-from .records import FlowRecord, PROTO_NAMES
+from .records import CaptureLossSample, FlowRecord, PROTO_NAMES
 from .scoring import CertContext, CertScoringConfig, score_certificate
 from .sinks.eve_x509 import x509_event
 from .validation import ChainValidator, ValidationConfig
@@ -74,6 +75,7 @@ class DetectionEngine:
         self._recent_dests = {}       # external IP -> (first sighting, {host: first_us})
         self._learning_since = None   # packet time of the baseline's oldest observation
         self._host_today = {}         # internal host -> (day, bytes uploaded that day)
+        self._loss = CaptureLossMeter(span_s=max(settings.aggregate.windows))
 
     def set_policy(self, settings: DetectionSettings) -> None:
         """The thresholds, lists and lookups the detections consult. A running
@@ -102,6 +104,9 @@ class DetectionEngine:
         evaluated once per batch, with their window statistics fetched
         together."""
         events = []
+        for rec in records:
+            if isinstance(rec, CaptureLossSample):
+                self._loss.observe(rec.ts_us, rec.ack_events, rec.gap_events)
         sessions = [rec for rec in records if isinstance(rec, (TlsSession, SshSession))]
         if sessions:
             events += self._sessions_batch(sessions)
@@ -270,7 +275,8 @@ class DetectionEngine:
             bytes_out=w.bytes_out, bytes_in=w.bytes_in,
             window_s=self._short_window_us() // 1_000_000,
             certificate=facts.certificate if facts else None,
-            fingerprints=facts.fingerprints if facts else None)
+            fingerprints=facts.fingerprints if facts else None,
+            capture_loss=self._loss.fraction(flow.emitted_us, self._short_window_us() // 1_000_000))
         return self.alerts.decide(candidate)
 
     def _upload_stats(self, host: str, now_us: int):

@@ -266,18 +266,20 @@ def capture_fields(handles: list) -> dict:
 def run_live(handles, out_dir: str, settings: Settings = Settings(),
              state_dir: str | None = None, stop: threading.Event | None = None,
              on_stats=None, reload: threading.Event | None = None,
-             reload_settings=None) -> LiveResult:
+             reload_settings=None, output_format: str = "eve") -> LiveResult:
     """Capture in this process until ``stop`` is set, then flush.
     ``handles``: one per interface (or a single handle). ``on_stats(event)``
     is called with every `stats` event written (the CLI's status line);
-    ``reload`` set makes the collector apply ``reload_settings()``."""
+    ``reload`` set makes the collector apply ``reload_settings()``;
+    ``output_format``: "eve", "zeek" or "both" (engine.sinks.fanout)."""
     if not isinstance(handles, (list, tuple)):
         handles = [handles]
     stop = stop or threading.Event()
     reload = reload or threading.Event()
     interval_s = handles[0].options.stats_interval_s
     source = "live:" + ",".join(h.interface for h in handles)
-    with Collector(out_dir, settings, state_dir, source, reload_settings) as collector:
+    with Collector(out_dir, settings, state_dir, source, reload_settings,
+                   output_format) as collector:
         result = collector.result
         loop = CaptureLoop(handles, settings.core, collector.write)
 

@@ -10,7 +10,6 @@ import threading
 from .errors import CaptureError
 from .live import LiveOptions, run_live
 from .privileges import check_writable, drop_privileges, lookup_user
-from .settings import load_settings
 from .workers import open_worker_handles, run_workers
 
 EXIT_OK = 0
@@ -46,7 +45,9 @@ def _worker_count(text: str) -> int:
     return value
 
 
-def run(args, settings) -> int:
+def run(args, settings, reload_settings) -> int:
+    """``reload_settings()``: the settings again, for SIGHUP (ConfigError
+    when the file no longer loads)."""
     stop, reload = threading.Event(), threading.Event()
     # reading stops at the next batch; the flows are flushed, nothing is lost
     signal.signal(signal.SIGTERM, lambda signum, frame: stop.set())
@@ -70,7 +71,8 @@ def run(args, settings) -> int:
         run_sensor = run_workers if args.workers > 1 else _single_process
         result = run_sensor(handles, args.output, settings, state_dir=args.state, stop=stop,
                             on_stats=None if args.quiet else _print_status, reload=reload,
-                            reload_settings=lambda: load_settings(args.config))
+                            reload_settings=reload_settings,
+                            output_format=args.format)
     except OSError as exc:
         print(f"exfilwatch: cannot write to {args.output}: {exc.strerror}.", file=sys.stderr)
         return EXIT_USAGE
@@ -78,7 +80,7 @@ def run(args, settings) -> int:
         handles.close()
     if not args.quiet:
         print(f"exfilwatch: stopped; {result.flows_written:,} flow records, "
-              f"{len(result.alerts)} alerts in {result.eve_path}.", file=sys.stderr)
+              f"{len(result.alerts)} alerts in {args.output}.", file=sys.stderr)
     return EXIT_OK
 
 

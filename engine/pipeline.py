@@ -4,6 +4,7 @@ sessions, JA4SSH windows, flows) in the order they happened."""
 from ._core import FlowEngine
 from .config import CoreConfig
 from .handshake import HandshakeInterpreter, SshSession
+from .records import CaptureLossSample
 
 
 def app_proto_of(session) -> str:
@@ -20,6 +21,7 @@ class SensorPipeline:
         self.engine = FlowEngine(config)
         self.interpreter = HandshakeInterpreter()
         self._app_protos = {}        # flow_id -> app_proto until the flow's record leaves
+        self._loss_seen = (0, 0)     # ack and gap events already reported
 
     def feed(self, batch) -> list:
         self.engine.process(batch)
@@ -45,4 +47,11 @@ class SensorPipeline:
             app_proto = (self._app_protos.get if rec.interim else self._app_protos.pop)(
                 rec.flow_id, None)
             out.append(rec._replace(app_proto=app_proto) if app_proto else rec)
+        acks, gaps = self.engine.ack_gap_events
+        if acks != self._loss_seen[0]:
+            # what the batch added to the capture-loss counters, for the
+            # detection layer's loss window
+            out.append(CaptureLossSample(self.engine.last_packet_us, acks - self._loss_seen[0],
+                                         gaps - self._loss_seen[1]))
+            self._loss_seen = (acks, gaps)
         return out

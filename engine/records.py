@@ -35,6 +35,7 @@ class FlowRecord(NamedTuple):
     response_icmp_code: int | None = None
     interim: bool = False
     app_proto: str | None = None     # named by the Python layers from the handshake
+    missed_bytes: int = 0    # acknowledged by the peer but never captured (capture loss)
 
     @property
     def proto_name(self) -> str:
@@ -87,3 +88,11 @@ class Ja4sshRecord(NamedTuple):
     client_acks: int         # packets without payload, with ACK
     server_acks: int
     at_us: int
+
+
+class CaptureLossSample(NamedTuple):
+    """ACK and gap events counted by the core since the previous sample
+    (deltas, so that samples from several workers add up)."""
+    ts_us: int               # packet time at the end of the batch
+    ack_events: int
+    gap_events: int

@@ -13,16 +13,17 @@ from .detect import DetectionEngine
 from .errors import CaptureError
 from .progress import Progress
 from .pipeline import SensorPipeline
-from .records import FlowRecord, Ja4sshRecord
+from .records import CaptureLossSample, FlowRecord, Ja4sshRecord
 from .settings import Settings
-from .sinks.eve import EveFileSink, stats_event, to_eve
+from .sinks.eve import stats_event, to_eve
+from .sinks.fanout import open_outputs
 
 log = logging.getLogger(__name__)
 
 
 @dataclass
 class ReplayResult:
-    eve_path: str
+    eve_path: str | None          # None: [outputs] eve_file = false
     files_read: list = field(default_factory=list)
     files_failed: list = field(default_factory=list)      # (path, message)
     files_truncated: list = field(default_factory=list)
@@ -47,6 +48,8 @@ class RecordWriter:
     def __call__(self, records) -> None:
         tally = self.tally
         for rec in records:
+            if isinstance(rec, CaptureLossSample):
+                continue            # for the detection layer only
             self.sink.write(to_eve(rec))
             if isinstance(rec, FlowRecord):
                 tally.flows_written += 1
@@ -59,12 +62,14 @@ class RecordWriter:
 
 
 def replay(paths, out_dir: str, settings: Settings = Settings(), state_dir: str | None = None,
-           progress: Progress | None = None) -> ReplayResult:
+           progress: Progress | None = None, output_format: str = "eve") -> ReplayResult:
+    """``output_format``: "eve", "zeek" or "both" (engine.sinks.fanout)."""
     pipeline = SensorPipeline(settings.core)
     detection = DetectionEngine(settings.detection(), state_dir,
                                 source="replay:" + ",".join(os.path.basename(p) for p in paths))
-    with EveFileSink(out_dir) as sink:
-        result = ReplayResult(eve_path=sink.path)
+    with open_outputs(settings["outputs"], out_dir, output_format=output_format,
+                      scope=detection.scope) as sink:
+        result = ReplayResult(eve_path=sink.eve_path)
         write = RecordWriter(sink, detection, result)
         try:
             for path in paths:
@@ -78,11 +83,12 @@ def replay(paths, out_dir: str, settings: Settings = Settings(), state_dir: str 
             write(pipeline.finish())
             detection.close()
             result.counters = pipeline.engine.counters()
+            sink.flush()        # the outputs' counters in the record include every record
             sink.write(stats_event(pipeline.engine.last_packet_us, result.counters, {
                 "files_read": len(result.files_read),
                 "files_failed": len(result.files_failed),
                 "files_truncated": len(result.files_truncated),
-            }))
+            }, outputs=sink.counters()))
     return result
 
 

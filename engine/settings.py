@@ -22,6 +22,7 @@ from .detections import DetectConfig
 from .geo import GeoConfig
 from .intel import IntelConfig
 from .scoring import CertScoringConfig
+from .sinks.config import OutputsConfig
 from .validation import ValidationConfig
 from .errors import ConfigError
 
@@ -37,6 +38,7 @@ SECTIONS = {
     "geo": GeoConfig,
     "validation": ValidationConfig,
     "scoring.certificates": CertScoringConfig,
+    "outputs": OutputsConfig,
 }
 
 

@@ -315,21 +315,22 @@ class _Supervisor:
         self.events = []
 
 
-def run_workers(handles: list, out_dir: str, settings: Settings = Settings(),
+def run_workers(handles: HandleSets, out_dir: str, settings: Settings = Settings(),
                 state_dir: str | None = None, stop: threading.Event | None = None,
                 on_stats=None, reload: threading.Event | None = None,
-                reload_settings=None) -> LiveResult:
+                reload_settings=None, output_format: str = "eve") -> LiveResult:
     """Run one worker per set of ``handles.workers`` (open_worker_handles)
     and collect their records here until ``stop`` is set; then every worker
     flushes and the last `stats` records are written. ``reload`` set: the
-    collector applies ``reload_settings()``. The handles stay open (the
-    caller closes them: HandleSets.close)."""
+    collector applies ``reload_settings()``; ``output_format`` as for
+    run_live. The handles stay open (the caller closes them: HandleSets.close)."""
     stop = stop or threading.Event()
     reload = reload or threading.Event()
     options: LiveOptions = handles.workers[0][0].options
     interval_s = options.stats_interval_s
     source = "live:" + ",".join(h.interface for h in handles.workers[0])
-    with Collector(out_dir, settings, state_dir, source, reload_settings) as collector:
+    with Collector(out_dir, settings, state_dir, source, reload_settings,
+                   output_format) as collector:
         supervisor = _Supervisor(handles, settings.core, interval_s, collector)
         for w in supervisor.workers:
             supervisor.start(w)

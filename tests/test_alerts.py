@@ -69,6 +69,7 @@ def test_repeats_are_suppressed_within_the_window_unless_the_score_grows():
 def test_capture_loss_qualifies_the_alert():
     event = AlertManager().decide(candidate(LARGE, NEW, capture_loss=0.04))
     assert event["exfil"]["reasons"][-1].startswith("capture loss 4% in this window")
+    assert event["exfil"]["evidence"]["capture_loss"] == 0.04
 
 
 def test_an_ip_only_service_gives_no_domain_to_block():

@@ -115,6 +115,29 @@ def test_two_interfaces_with_two_workers_each_see_their_own_traffic(tmp_path):
     assert capture["kernel_packets"] > 0
 
 
+def test_live_writes_zeek_logs_with_the_eve_values(tmp_path):
+    from zat.zeek_log_reader import ZeekLogReader
+
+    from engine.sinks.zeek import zeek_uid
+
+    with sensor_lab(tmp_path, args=["--format", "both"]) as lab:
+        client_port = lab.upload_done(1_000_000)
+        rc, err = lab.stop()
+    assert rc == 0, err
+    eve = lab.eve
+    flow = client_flows(lab.events(), client_port)[0]
+    conn = [r for r in ZeekLogReader(str(eve.parent / "conn.log"), strict=True).readrows()
+            if r["uid"] == zeek_uid(flow["flow_id"])]
+    assert len(conn) == 1
+    assert conn[0]["orig_ip_bytes"] == flow["flow"]["bytes_toserver"]
+    assert conn[0]["resp_pkts"] == flow["flow"]["pkts_toclient"]
+    assert conn[0]["service"] == "ssl" and conn[0]["local_orig"] and not conn[0]["local_resp"]
+    ssl = list(ZeekLogReader(str(eve.parent / "ssl.log"), strict=True).readrows())
+    assert [(r["uid"], r["server_name"]) for r in ssl] == [(conn[0]["uid"], SNI)]
+    assert (eve.parent / "conn.log").read_text().endswith("\n") and \
+        (eve.parent / "conn.log").read_text().splitlines()[-1].startswith("#close\t")
+
+
 def test_idle_interface_times_flows_out_on_the_wall_clock(tmp_path):
     with sensor_lab(tmp_path, config="[core]\ntcp_timeout_closed_s = 1.0\n") as lab:
         client_port = lab.upload_done(100_000)

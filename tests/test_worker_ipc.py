@@ -1,5 +1,6 @@
 """Records cross the worker-to-collector pipe whole: every record type of
-the scenario captures (flows, TLS and SSH sessions, JA4SSH windows), sent
+the scenario captures (flows, TLS and SSH sessions, JA4SSH windows,
+capture-loss samples), sent
 as pickled lists from a forked process as engine/workers.py sends them,
 gives the collector the same EVE output as the records handed over in
 process."""
@@ -43,7 +44,8 @@ def eve_of(out_dir: Path, batches) -> list:
 def test_records_through_the_pipe_give_the_same_eve_output(tmp_path):
     records = scenario_records()
     kinds = {type(r).__name__ for r in records}
-    assert kinds == {"FlowRecord", "TlsSession", "SshSession", "Ja4sshRecord"}
+    assert kinds == {"FlowRecord", "TlsSession", "SshSession", "Ja4sshRecord",
+                     "CaptureLossSample"}
 
     ctx = multiprocessing.get_context("fork")
     receive, send = ctx.Pipe(duplex=False)

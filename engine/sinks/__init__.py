@@ -1,1 +1,2 @@
-"""Where records go: EVE JSON lines now; Zeek logs, syslog and buses later."""
+"""Where records go: EVE JSON lines to a file (rotated), stdout, syslog and
+Redis streams, fanned out by engine.sinks.fanout; Zeek logs later."""

@@ -4,7 +4,6 @@ Field names and meanings follow Suricata's EVE so existing consumers read
 them unchanged; timestamps are RFC 3339 with microseconds and offset.
 """
 import json
-import os
 from functools import lru_cache
 
 import orjson
@@ -92,6 +91,7 @@ def tcp_section(rec: FlowRecord) -> dict:
         if flags & bit:
             section[name] = True
     section["state"] = rec.state
+    section["missed_bytes"] = rec.missed_bytes
     return section
 
 
@@ -210,8 +210,10 @@ def to_eve(rec) -> dict:
     return session_event(rec)
 
 
-def stats_event(timestamp_us: int, counters: dict, capture: dict) -> dict:
-    """The closing `stats` record: decoder, flow, defrag and capture counters."""
+def stats_event(timestamp_us: int, counters: dict, capture: dict,
+                outputs: dict | None = None) -> dict:
+    """The closing `stats` record: decoder, flow, defrag and capture counters,
+    and the outputs' (engine.sinks.fanout.FanoutSink.counters) when given."""
     decoder = {"pkts": counters["packets"], "bytes": counters["bytes"]}
     errors = {k[len("decode."):]: v for k, v in counters.items()
               if k.startswith("decode.") and k not in ("decode.ok",)}
@@ -220,7 +222,7 @@ def stats_event(timestamp_us: int, counters: dict, capture: dict) -> dict:
                                           "ipv4_truncated", "ipv6_truncated",
                                           "icmp_error_mapped", "vlan_extra_tags"))
     decoder["events"] = errors
-    return {
+    event = {
         "timestamp": format_timestamp(timestamp_us),
         "event_type": "stats",
         "stats": {
@@ -238,6 +240,13 @@ def stats_event(timestamp_us: int, counters: dict, capture: dict) -> dict:
             "tcp": {
                 "ooo_dropped": counters["tcp.ooo_dropped"],
                 "overlap_differs": counters["tcp.overlap_differs"],
+                # Zeek's capture_loss.log: ACKs for data the capture never saw
+                "ack_events": counters["tcp.ack_events"],
+                "gap_events": counters["tcp.gap_events"],
+                "gap_bytes": counters["tcp.gap_bytes"],
+                "capture_loss_pct": round(100 * counters["tcp.gap_events"]
+                                          / counters["tcp.ack_events"], 3)
+                                    if counters["tcp.ack_events"] else 0.0,
             },
             "handshake": {
                 "truncated": counters["handshake.truncated"],
@@ -246,6 +255,9 @@ def stats_event(timestamp_us: int, counters: dict, capture: dict) -> dict:
             "capture": capture,
         },
     }
+    if outputs is not None:
+        event["stats"]["outputs"] = outputs
+    return event
 
 
 def encode_event(event: dict) -> bytes:
@@ -257,30 +269,3 @@ def encode_event(event: dict) -> bytes:
     except orjson.JSONEncodeError:
         return json.dumps(event, separators=(",", ":")).encode("ascii")
 
-
-class EveFileSink:
-    """Appends EVE events to DIR/eve.json, one JSON object per line."""
-
-    def __init__(self, out_dir: str):
-        os.makedirs(out_dir, exist_ok=True)
-        self.path = os.path.join(out_dir, "eve.json")
-        self._file = open(self.path, "wb", buffering=1 << 20)
-        self.events_written = 0
-
-    def write(self, event: dict) -> None:
-        self._file.write(encode_event(event) + b"\n")
-        self.events_written += 1
-
-    def flush(self) -> None:
-        """Hand the buffered lines to the OS (live capture, after each stats
-        record, so that readers of eve.json see the records so far)."""
-        self._file.flush()
-
-    def close(self) -> None:
-        self._file.close()
-
-    def __enter__(self):
-        return self
-
-    def __exit__(self, *exc):
-        self.close()
