@@ -46,11 +46,11 @@ def lookup_user(name: str) -> Identity:
 
 
 def check_writable(identity: Identity, directories: dict) -> None:
-    """ConfigError naming the first directory (``{option: path}``) the user
-    cannot write to. A missing directory is created for the user (as
-    `mkdir -p` then chown would), an existing one is tested as the user in a
-    short-lived child process, so that modes, ACLs and every parent
-    directory count as they will."""
+    """ConfigError naming the first directory (``{option: path}``), or file
+    or directory below it, the user cannot write to. A missing directory is
+    created for the user (as `mkdir -p` then chown would), an existing one is
+    tested as the user in a short-lived child process, so that modes, ACLs
+    and every parent directory count as they will."""
     for option, path in directories.items():
         if path is None:
             continue
@@ -59,9 +59,10 @@ def check_writable(identity: Identity, directories: dict) -> None:
             os.makedirs(path)
             os.chown(path, identity.uid, identity.gid)
             log.info("Created %s for user %s.", path, identity.name)
-        targets = [path] + [os.path.join(path, f) for f in os.listdir(path)
-                            if os.path.isfile(os.path.join(path, f))]
-        blocked = _not_writable_as(identity, targets)
+        # everything below it too: eve.json and its rotations, spools, the baseline
+        targets = [os.path.join(top, name) for top, dirs, files in os.walk(path)
+                   for name in dirs + files]
+        blocked = _not_writable_as(identity, [path] + targets)
         if blocked:
             group = grp.getgrgid(identity.gid).gr_name
             raise ConfigError(

@@ -178,6 +178,23 @@ def test_user_option_names_a_directory_the_user_cannot_write(tmp_path):
                         "--user", "nobody"], cwd=REPO, capture_output=True, text=True, timeout=30)
     assert r.returncode == 2, r.stderr
     assert f"--output {out}: user nobody cannot write to" in r.stderr
+    # a file left below a directory the user owns, by an earlier run as root
+    world = Path(tempfile.mkdtemp(prefix="xw-user-"))
+    try:
+        world.chmod(0o755)
+        state = world / "state"
+        state.mkdir()
+        os.chown(state, NOBODY, NOBODY)
+        (state / "baseline.sqlite").write_text("")
+        r = subprocess.run([sys.executable, "-m", "engine.cli", "live", "-i", "lo", "-o",
+                            world / "out", "--state", state, "--user", "nobody"], cwd=REPO,
+                           capture_output=True, text=True, timeout=30)
+    finally:
+        subprocess.run(["rm", "-rf", str(world)], check=True)
+    assert r.returncode == 2, r.stderr
+    assert f"--state {state}: user nobody cannot write to {state / 'baseline.sqlite'}" \
+        in r.stderr
+    assert f"chown -R nobody:nogroup {state}" in r.stderr
     r = subprocess.run([sys.executable, "-m", "engine.cli", "live", "-i", "lo", "-o", out,
                         "--user", "xw-no-such-user"], cwd=REPO, capture_output=True, text=True,
                        timeout=30)
