@@ -95,11 +95,13 @@ class Collector:
             log.error("Reload: %s Keeping the running configuration.", exc)
             self.result.reload_failures += 1
             return False
+        running = {}
         for name in _RESTART_TABLES:
-            if new[name] != self.settings[name]:
+            running[name] = self.settings[name]
+            if new[name] != running[name]:
                 log.warning("Reload: the [%s] table changed; it takes effect at the next "
                             "restart (the running %s state is kept).", name, name)
-        self.settings = new
+        self.settings = Settings({**new.sections, **running})     # what runs now
         self.result.reloads += 1
         log.warning("Reload: configuration applied; flow and baseline state kept.")
         return True

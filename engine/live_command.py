@@ -3,6 +3,7 @@ and the command itself (open the handles, drop privileges, run one
 process or fan-out workers, handle the signals)."""
 from __future__ import annotations
 
+import argparse
 import signal
 import sys
 import threading
@@ -12,6 +13,7 @@ from .live import LiveOptions, run_live
 from .privileges import check_writable, drop_privileges, lookup_user
 from .workers import open_worker_handles, run_workers
 
+# the exit statuses engine/cli.py documents (EXIT_OK, EXIT_INPUT_ERROR, EXIT_USAGE)
 EXIT_OK = 0
 EXIT_CAPTURE_ERROR = 1
 EXIT_USAGE = 2
@@ -38,7 +40,6 @@ def add_live_options(lp) -> None:
 
 
 def _worker_count(text: str) -> int:
-    import argparse
     value = int(text)
     if not 1 <= value <= MAX_WORKERS:
         raise argparse.ArgumentTypeError(f"must be from 1 to {MAX_WORKERS}, not {text}")

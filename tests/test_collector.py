@@ -24,7 +24,7 @@ def test_reload_replaces_the_thresholds_and_keeps_baseline_and_channels(tmp_path
         assert c.detection.cfg.large_upload_bytes == 1000
         assert c.detection.baseline is baseline and c.detection.aggregator is aggregator
         assert c.detection.alerts is alerts          # suppression state kept
-        assert c.result.reloads == 1 and c.settings is lower
+        assert c.result.reloads == 1 and c.settings["detect"] is lower["detect"]
 
 
 def test_a_configuration_that_does_not_load_changes_nothing(tmp_path, caplog):
@@ -46,7 +46,12 @@ def test_a_changed_core_table_is_said_to_need_a_restart(tmp_path, caplog):
     with Collector(str(tmp_path), Settings(), None, "test", reload_settings=lambda: new) as c:
         with caplog.at_level(logging.WARNING):
             c.reload()
-    assert "the [core] table changed; it takes effect at the next restart" in caplog.text
+            assert "the [core] table changed; it takes effect at the next restart" \
+                in caplog.text
+            caplog.clear()
+            c.reload()          # still not running: said again
+        assert c.settings["core"] == CoreConfig()
+    assert "the [core] table changed" in caplog.text
 
 
 def test_reload_reopens_a_sink_that_can_be_rotated(tmp_path):
