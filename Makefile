@@ -33,7 +33,8 @@ PIP_PACKAGES := \
     "redis>=5.0" \
     "pytest>=7" \
     "pytest-benchmark>=4" \
-    "zat>=0.4.9"
+    "zat>=0.4.9" \
+    "playwright>=1.40"
 
 # Debian packages the tests drive as real peers, installed with apt-get when
 # missing (needs root, as CI and the sensor hosts have). One per line.
@@ -42,7 +43,8 @@ SYSTEM_PACKAGES := \
     rsyslog \
     redis-server \
     nftables \
-    iptables
+    iptables \
+    chromium
 
 SYSTEM_STAMP := $(VENV)/.system-deps-installed
 
@@ -67,6 +69,8 @@ env: $(CORE_STAMP)
 
 demo: env
 	$(BIN)/exfilwatch replay pcaps/*.pcap pcaps/*.pcapng -o $(DEMO_OUT) --summary
+	$(BIN)/exfilwatch report $(DEMO_OUT) -o $(DEMO_OUT)/report.html
+	@echo "Triage report: $(DEMO_OUT)/report.html"
 
 test: env $(SYSTEM_STAMP)
 	$(BIN)/python -m pytest -q tests

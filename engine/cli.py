@@ -2,11 +2,13 @@
 import argparse
 import dataclasses
 import logging
+import os
 import signal
 import sys
 from collections import Counter
 
 from . import __version__
+from .report import cli as report_cli
 from .config import CoreConfig
 from . import live_command
 from .live import LiveOptions
@@ -15,7 +17,7 @@ from .settings import load_settings, render_settings
 from .sinks.fanout import OUTPUT_FORMATS
 from .contain import add_contain_parser, run_contain
 from .progress import Progress
-from .sinks.file import eve_files
+from .sinks.file import eve_files, open_eve
 
 EXIT_OK = 0
 EXIT_INPUT_ERROR = 1     # a capture file could not be read (the others were)
@@ -111,6 +113,8 @@ def build_parser() -> argparse.ArgumentParser:
     lp.add_argument("-v", "--verbose", action="store_true", help="log debug messages")
     live_command.add_live_options(lp)
 
+    report_cli.add_parser(sub)
+
     cp = sub.add_parser("config", help="show or check the configuration",
                         description="Show the effective configuration (defaults, or a file "
                                     "merged over them) as TOML, or check a configuration file.")
@@ -173,6 +177,8 @@ def main(argv=None) -> int:
             return run_config(args)
         if args.command == "contain":
             return run_contain(args)
+        if args.command == "report":
+            return report_cli.run(args)
         settings = effective_settings(args)
         if args.command == "live":
             # SIGHUP reads the file again, with the same command-line overrides
@@ -222,8 +228,8 @@ def print_summary(result) -> None:
     import json
 
     flows = []
-    for path in eve_files(result.eve_path):
-        with open(path, encoding="utf-8") as fh:
+    for path in eve_files(os.path.dirname(result.eve_path)):
+        with open_eve(path) as fh:
             for line in fh:
                 event = json.loads(line)
                 if event["event_type"] == "flow":

@@ -22,7 +22,6 @@ deduplicated and sorted (addresses numerically, IPv4 before IPv6).
 from __future__ import annotations
 
 import csv
-import glob
 import io
 import ipaddress
 import json
@@ -32,6 +31,7 @@ import re
 from dataclasses import dataclass, field
 
 from .errors import ExfilwatchError
+from .sinks.file import eve_files, open_eve
 
 log = logging.getLogger(__name__)
 
@@ -120,17 +120,11 @@ class BlockList:
         return sorted(keys, key=lambda k: (k[0].version, k[0], k[1], k[2]))
 
 
-def eve_files(out_dir: str) -> list:
-    """DIR/eve.json and its rotated eve.json.N files, oldest first."""
+def _eve_files(out_dir: str) -> list:
     if not os.path.isdir(out_dir):
         raise ContainError(f"{out_dir} is not a directory: give the output directory of a "
                            "replay or live run.")
-    rotated = [p for p in glob.glob(os.path.join(glob.escape(out_dir), "eve.json.*"))
-               if p.rsplit(".", 1)[1].isdigit()]
-    paths = sorted(rotated, key=lambda p: -int(p.rsplit(".", 1)[1]))
-    current = os.path.join(out_dir, "eve.json")
-    if os.path.isfile(current):
-        paths.append(current)
+    paths = eve_files(out_dir)
     if not paths:
         raise ContainError(f"{out_dir} holds no eve.json: contain reads the EVE output of a "
                            "replay or live run (--format eve or both).")
@@ -139,11 +133,11 @@ def eve_files(out_dir: str) -> list:
 
 def load_block_list(out_dir: str) -> BlockList:
     blocks = BlockList()
-    for path in eve_files(out_dir):
+    for path in _eve_files(out_dir):
         try:
-            with open(path, encoding="utf-8", errors="replace") as fh:
+            with open_eve(path) as fh:
                 for lineno, line in enumerate(fh, 1):
-                    if '"alert"' not in line:
+                    if b'"alert"' not in line:
                         continue
                     try:
                         event = json.loads(line)
@@ -154,8 +148,9 @@ def load_block_list(out_dir: str) -> BlockList:
                     if event.get("event_type") == "alert" \
                             and (event.get("exfil") or {}).get("escalate") is True:
                         blocks.add(event)
-        except OSError as exc:
-            raise ContainError(f"Cannot read {path}: {exc.strerror}.") from exc
+        except (OSError, EOFError) as exc:
+            raise ContainError(f"Cannot read {path}: "
+                               f"{getattr(exc, 'strerror', None) or exc}.") from exc
     return blocks
 
 

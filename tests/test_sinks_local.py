@@ -52,8 +52,8 @@ def test_rotation_moves_files_up_and_keeps_the_configured_count(tmp_path):
     assert _lines(f"{eve}.2") == records[4:6]
     assert not os.path.exists(f"{eve}.3")
     assert sink.rotations == 4
-    assert all(os.path.getsize(p) <= 100 for p in eve_files(str(eve)))
-    assert eve_files(str(eve)) == [f"{eve}.2", f"{eve}.1", str(eve)]
+    assert all(os.path.getsize(p) <= 100 for p in eve_files(str(eve.parent)))
+    assert eve_files(str(eve.parent)) == [f"{eve}.2", f"{eve}.1", str(eve)]
 
 
 def test_a_line_longer_than_the_rotation_size_gets_a_file_of_its_own(tmp_path):
@@ -73,7 +73,7 @@ def test_without_rotate_size_the_file_only_grows(tmp_path):
         sink.write("flow", b"%d" % n)
     sink.close()
     assert len(_lines(tmp_path / "eve.json")) == 1000
-    assert eve_files(str(tmp_path / "eve.json")) == [str(tmp_path / "eve.json")]
+    assert eve_files(str(tmp_path)) == [str(tmp_path / "eve.json")]
 
 
 def test_reopen_writes_to_a_new_file_after_logrotate_moved_the_old_one(tmp_path):

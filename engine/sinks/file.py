@@ -13,17 +13,29 @@ one. Live mode calls it on SIGHUP; call it from the thread that writes
 """
 from __future__ import annotations
 
+import gzip
 import os
+import re
 
 
-def eve_files(path: str) -> list[str]:
-    """eve.json and its rotated predecessors that exist, oldest first."""
-    rotated = []
-    n = 1
-    while os.path.exists(f"{path}.{n}"):
-        rotated.append(f"{path}.{n}")
-        n += 1
-    return rotated[::-1] + [path]
+_EVE_FILE = re.compile(r"^eve\.json(?:\.(\d+))?(?:\.gz)?$")
+
+
+def eve_files(out_dir: str) -> list[str]:
+    """DIR/eve.json and its rotated predecessors (eve.json.N, and
+    eve.json.N.gz once logrotate compressed them) that exist, oldest
+    first; [] when there are none."""
+    found = []
+    for name in os.listdir(out_dir):
+        match = _EVE_FILE.match(name)
+        if match and os.path.isfile(os.path.join(out_dir, name)):
+            found.append((-int(match.group(1) or 0), name))
+    return [os.path.join(out_dir, name) for _, name in sorted(found)]
+
+
+def open_eve(path: str):
+    """A binary file object over an EVE file, gzip-compressed or not."""
+    return gzip.open(path, "rb") if path.endswith(".gz") else open(path, "rb")
 
 
 class EveFileSink:
