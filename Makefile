@@ -9,7 +9,7 @@ CORE_SOURCES := $(wildcard engine/*.pyx engine/*.pxi engine/*.pxd) setup.py
 CORE_STAMP := $(VENV)/.core-built
 DEMO_OUT := out/demo
 
-.PHONY: all demo test bench clean env
+.PHONY: all demo test bench floods clean env
 
 all: env
 
@@ -77,6 +77,10 @@ test: env $(SYSTEM_STAMP)
 
 bench: env
 	$(BIN)/python benchmarks/compare.py --make-if-missing
+
+# hostile-traffic floods: throughput, peak RSS and counters, each within its bound
+floods: env
+	$(BIN)/python benchmarks/floods.py
 
 clean:
 	rm -rf $(VENV) build *.egg-info engine/_core.c engine/*.so out

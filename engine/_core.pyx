@@ -193,6 +193,22 @@ cdef class FlowEngine:
         self.table.n_ja4ssh = 0
         return out
 
+    def memory_bytes(self):
+        """What the core holds in C memory now, and the most its caps allow
+        (flow slots and index at max_flows, handshake buffers at their
+        memcap): the bound a flood must stay within."""
+        cdef uint64_t index_at_cap = 2
+        while index_at_cap < <uint64_t>self.table.max_flows * 2:
+            index_at_cap <<= 1
+        return {
+            "flow_table": self.table.capacity * sizeof(Flow)
+                          + ((self.table.index_mask + 1) if self.table.index != NULL else 0) * 4,
+            "flow_table_cap": self.table.max_flows * sizeof(Flow) + index_at_cap * 4,
+            "handshakes": self.table.hs_mem_used,
+            "handshakes_cap": self.table.hs_mem_cap,
+            "fragments_cap": self.frags.size * sizeof(FragTracker),
+        }
+
     def counters(self):
         c = {
             "packets": self.packets,
