@@ -221,6 +221,8 @@ cdef struct Flow:
     Session *sess            # handshake buffers while capturing, else NULL
     Ja4ssh *ja4ssh           # JA4SSH window of an SSH flow, else NULL
     int64_t interim_mark_us  # when the flow's last (interim) record was due
+    int32_t interim_prev     # the list of open flows by interim_mark_us, oldest first
+    int32_t interim_next
     LossTrack loss
     FlowStats st
 
@@ -309,6 +311,8 @@ cdef struct FlowTable:
     uint64_t timed_out
     int64_t next_sweep_us
     int64_t interim_us       # period of interim records of long flows (0: none)
+    int32_t interim_head     # open flows by interim_mark_us (the sweep's interim
+    int32_t interim_tail     # records of idle-but-open flows come from its head)
     bint capture_handshakes  # False: flow-only, every flow bypassed from its first packet
     uint64_t interims
     uint64_t ack_events      # ACKs that acknowledged new data (capture-loss denominator)

@@ -21,6 +21,8 @@ cdef int flow_table_init(FlowTable *ft, uint32_t max_flows, int64_t *timeouts_us
         ft.lru_head[c] = -1
         ft.lru_tail[c] = -1
         ft.timeout_us[c] = timeouts_us[c]
+    ft.interim_head = -1
+    ft.interim_tail = -1
     ft.next_sweep_us = -1
     if flow_table_grow(ft) < 0:
         raise MemoryError("cannot allocate the flow table")
@@ -180,6 +182,29 @@ cdef inline void lru_append(FlowTable *ft, int32_t slot, uint8_t cls) noexcept n
     ft.lru_tail[cls] = slot
 
 
+cdef inline void interim_unlink(FlowTable *ft, int32_t slot) noexcept nogil:
+    cdef Flow *f = &ft.flows[slot]
+    if f.interim_prev >= 0:
+        ft.flows[f.interim_prev].interim_next = f.interim_next
+    else:
+        ft.interim_head = f.interim_next
+    if f.interim_next >= 0:
+        ft.flows[f.interim_next].interim_prev = f.interim_prev
+    else:
+        ft.interim_tail = f.interim_prev
+
+
+cdef inline void interim_append(FlowTable *ft, int32_t slot) noexcept nogil:
+    cdef Flow *f = &ft.flows[slot]
+    f.interim_next = -1
+    f.interim_prev = ft.interim_tail
+    if f.interim_prev >= 0:
+        ft.flows[f.interim_prev].interim_next = slot
+    else:
+        ft.interim_head = slot
+    ft.interim_tail = slot
+
+
 cdef inline uint8_t flow_timeout_class(Flow *f) noexcept nogil:
     if f.key.proto == 6:
         if f.st.state == FS_CLOSED:
@@ -241,6 +266,7 @@ cdef int flow_emit(FlowTable *ft, int32_t slot, uint8_t reason, int64_t now_us) 
     if flow_record_out(ft, f, reason, now_us) == NULL:
         return -1
     lru_unlink(ft, slot)
+    interim_unlink(ft, slot)
     flow_index_remove(ft, <uint32_t>slot)
     f.in_use = 0
     f.lru_next = ft.free_head
@@ -253,7 +279,16 @@ cdef inline bint flow_timed_out(FlowTable *ft, Flow *f, int64_t now_us) noexcept
     return f.st.last_us + ft.timeout_us[f.lru_class] < now_us
 
 
-cdef void flow_sweep(FlowTable *ft, int64_t now_us) noexcept nogil:
+cdef void flow_interim(FlowTable *ft, int32_t slot, int64_t now_us) noexcept nogil:
+    """A long flow is seen before it ends: its counters so far (not deltas)."""
+    ft.flows[slot].interim_mark_us = now_us
+    interim_unlink(ft, slot)
+    interim_append(ft, slot)
+    if flow_record_out(ft, &ft.flows[slot], END_INTERIM, now_us) != NULL:
+        ft.interims += 1
+
+
+cdef void flow_timeouts(FlowTable *ft, int64_t now_us) noexcept nogil:
     """End every flow idle past its class's timeout (heads are the oldest)."""
     cdef int c
     cdef int32_t slot
@@ -263,6 +298,24 @@ cdef void flow_sweep(FlowTable *ft, int64_t now_us) noexcept nogil:
             flow_emit(ft, slot, END_TIMEOUT, now_us)
             ft.timed_out += 1
             slot = ft.lru_head[c]
+
+
+cdef void flow_interims(FlowTable *ft, int64_t now_us) noexcept nogil:
+    """An interim record for every open flow whose record is due, also when
+    it has been idle since: a quiet persistent connection is seen too (the
+    list is oldest mark first, so only the due flows are visited)."""
+    cdef int32_t slot
+    if not ft.interim_us:
+        return
+    slot = ft.interim_head
+    while slot >= 0 and now_us - ft.flows[slot].interim_mark_us >= ft.interim_us:
+        flow_interim(ft, slot, now_us)
+        slot = ft.interim_head
+
+
+cdef void flow_sweep(FlowTable *ft, int64_t now_us) noexcept nogil:
+    flow_timeouts(ft, now_us)
+    flow_interims(ft, now_us)
 
 
 cdef void flow_flush(FlowTable *ft, int64_t now_us) noexcept nogil:
@@ -337,6 +390,7 @@ cdef int32_t flow_create(FlowTable *ft, FlowKey *k, uint64_t h, int64_t now_us) 
     f.in_use = 1
     f.st.first_us = now_us
     f.interim_mark_us = now_us
+    interim_append(ft, slot)
     f.st.state = FS_NEW
     if not ft.capture_handshakes:
         f.hs_state = HS_BYPASS
@@ -368,16 +422,27 @@ cdef void flow_update_state(Flow *f, PacketView *pv, bint toserver) noexcept nog
 cdef int flow_packet(FlowTable *ft, PacketView *pv, int64_t now_us) noexcept nogil:
     """Account one decoded packet to its flow, creating the flow if needed.
     Returns 0, FLOW_ICMP_ERROR_MAPPED when an ICMP error joined the flow it
-    quotes, or -1 when no flow could be allocated."""
+    quotes, or -1 when no flow could be allocated. Once per sweep interval,
+    idle flows time out before the packet and interim records are written
+    after it (a packet arriving when its flow's record is due is in it)."""
+    cdef bint sweep = now_us >= ft.next_sweep_us
+    cdef int rc
+    if sweep:
+        flow_timeouts(ft, now_us)
+        ft.next_sweep_us = now_us + SWEEP_INTERVAL_US
+    rc = flow_packet_account(ft, pv, now_us)
+    if sweep:
+        flow_interims(ft, now_us)
+    return rc
+
+
+cdef int flow_packet_account(FlowTable *ft, PacketView *pv, int64_t now_us) noexcept nogil:
     cdef FlowKey k
     cdef uint64_t h
     cdef int32_t slot
     cdef Flow *f
     cdef bint from_a, toserver
     cdef uint8_t cls
-    if now_us >= ft.next_sweep_us:
-        flow_sweep(ft, now_us)
-        ft.next_sweep_us = now_us + SWEEP_INTERVAL_US
     if pv.emb_proto:
         # destination unreachable: charge the quoted flow if it is known
         slot = flow_find_quoted(ft, pv, &k, &h, &from_a)
@@ -460,10 +525,7 @@ cdef int flow_account(FlowTable *ft, int32_t slot, PacketView *pv, bint from_a,
     if f.ja4ssh != NULL and pv.proto == 6:
         ja4ssh_packet(ft, f, pv, toserver, now_us)
     if ft.interim_us and now_us - f.interim_mark_us >= ft.interim_us:
-        # a long flow is seen before it ends (counters so far, not deltas)
-        f.interim_mark_us = now_us
-        if flow_record_out(ft, f, END_INTERIM, now_us) != NULL:
-            ft.interims += 1
+        flow_interim(ft, slot, now_us)
     # move to the tail of its (possibly new) class: lists stay time-ordered
     cls = flow_timeout_class(f)
     lru_unlink(ft, slot)

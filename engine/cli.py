@@ -10,8 +10,9 @@ from collections import Counter
 from . import __version__
 from .report import cli as report_cli
 from .config import CoreConfig
-from .live import LiveOptions, open_interface, run_live
-from .errors import CaptureError, ConfigError
+from . import live_command
+from .live import LiveOptions
+from .errors import ConfigError
 from .settings import load_settings, render_settings
 from .sinks.fanout import OUTPUT_FORMATS
 from .contain import add_contain_parser, run_contain
@@ -71,18 +72,22 @@ def build_parser() -> argparse.ArgumentParser:
 
     lp = sub.add_parser(
         "live",
-        help="capture from an interface and write EVE JSON or Zeek logs",
-        description="Capture from a network interface with libpcap and write DIR/eve.json "
-                    "as replay does, plus a `stats` record every --stats-interval seconds "
-                    "with the kernel's received and dropped packet counts. SIGINT or SIGTERM "
-                    "stops the capture: every open flow is written (reason \"shutdown\"), "
-                    "then a last `stats` record, and the exit status is 0. Capturing needs "
-                    "root or the CAP_NET_RAW capability (CAP_NET_ADMIN for promiscuous mode). "
-                    "Exit status 1: the interface cannot be captured on or the BPF filter is "
-                    "invalid; 2: bad arguments, configuration or output directory.",
+        help="capture from interfaces and write EVE JSON or Zeek logs",
+        description="Capture from network interfaces with libpcap and write DIR/eve.json "
+                    "(or the Zeek logs --format names) as replay does, plus `stats` records "
+                    "every --stats-interval seconds with the kernel's received and dropped "
+                    "packet counts (per worker and in total with --workers). SIGINT or SIGTERM stops the capture: every open "
+                    "flow is written (reason \"shutdown\"), then the last `stats` records, and "
+                    "the exit status is 0. SIGHUP re-reads the configuration file (a file "
+                    "that does not load is reported and the running configuration kept) "
+                    "without losing flow or baseline state. Capturing needs root or the "
+                    "CAP_NET_RAW capability (CAP_NET_ADMIN for promiscuous mode); --user "
+                    "drops root once the handles are open. Exit status 1: an interface "
+                    "cannot be captured on or the BPF filter is invalid; 2: bad arguments, "
+                    "configuration, user or output directory.",
     )
-    lp.add_argument("-i", "--interface", required=True, metavar="IFACE",
-                    help="network interface to capture on")
+    lp.add_argument("-i", "--interface", required=True, action="append", metavar="IFACE",
+                    help="network interface to capture on (repeat for several)")
     lp.add_argument("-o", "--output", required=True, metavar="DIR",
                     help="output directory (created if missing) for the files --format names")
     _add_format_argument(lp)
@@ -106,6 +111,7 @@ def build_parser() -> argparse.ArgumentParser:
     lp.add_argument("--stdout", action="store_true",
                     help="also write the EVE records to stdout ([outputs] stdout = true)")
     lp.add_argument("-v", "--verbose", action="store_true", help="log debug messages")
+    live_command.add_live_options(lp)
 
     report_cli.add_parser(sub)
 
@@ -148,6 +154,19 @@ def _stop_on_sigterm(signum, frame):
     raise KeyboardInterrupt
 
 
+def effective_settings(args):
+    """The configuration file's settings with the command line's overrides."""
+    settings = load_settings(args.config)
+    overrides = {"max_flows": getattr(args, "max_flows", None),
+                 "tcp_timeout_established_s": getattr(args, "tcp_timeout_established", None)}
+    core = dataclasses.replace(settings.core,
+                               **{k: v for k, v in overrides.items() if v is not None})
+    outputs = dataclasses.replace(settings["outputs"],
+                                  stdout=settings["outputs"].stdout or args.stdout)
+    return dataclasses.replace(settings, sections={**settings.sections, "core": core,
+                                                   "outputs": outputs})
+
+
 def main(argv=None) -> int:
     args = build_parser().parse_args(argv)
     signal.signal(signal.SIGTERM, _stop_on_sigterm)
@@ -160,17 +179,10 @@ def main(argv=None) -> int:
             return run_contain(args)
         if args.command == "report":
             return report_cli.run(args)
-        settings = load_settings(args.config)
-        overrides = {"max_flows": getattr(args, "max_flows", None),
-                     "tcp_timeout_established_s": getattr(args, "tcp_timeout_established", None)}
-        core = dataclasses.replace(settings.core,
-                                   **{k: v for k, v in overrides.items() if v is not None})
-        outputs = dataclasses.replace(settings["outputs"],
-                                      stdout=settings["outputs"].stdout or args.stdout)
-        settings = dataclasses.replace(settings, sections={**settings.sections, "core": core,
-                                                           "outputs": outputs})
+        settings = effective_settings(args)
         if args.command == "live":
-            return run_live_command(args, settings)
+            # SIGHUP reads the file again, with the same command-line overrides
+            return live_command.run(args, settings, lambda: effective_settings(args))
         return run_replay(args, settings)
     except ConfigError as exc:
         print(f"exfilwatch: {exc}", file=sys.stderr)
@@ -210,47 +222,6 @@ def run_replay(args, settings) -> int:
     if result.interrupted:
         return EXIT_INTERRUPTED
     return EXIT_INPUT_ERROR if result.files_failed else EXIT_OK
-
-
-def run_live_command(args, settings) -> int:
-    import threading
-
-    stop = threading.Event()
-
-    def request_stop(signum, frame):
-        # reading stops at the next batch; the flows are flushed, nothing is lost
-        stop.set()
-
-    signal.signal(signal.SIGTERM, request_stop)
-    signal.signal(signal.SIGINT, request_stop)
-    options = LiveOptions(args.interface, bpf=args.bpf, snaplen=args.snaplen,
-                          buffer_mb=args.buffer_mb, stats_interval_s=args.stats_interval)
-    try:
-        handle = open_interface(options)
-    except CaptureError as exc:
-        print(f"exfilwatch: {exc}", file=sys.stderr)
-        return EXIT_INPUT_ERROR
-    try:
-        result = run_live(handle, args.output, settings, state_dir=args.state, stop=stop,
-                          on_stats=None if args.quiet else _print_status,
-                          output_format=args.format)
-    except OSError as exc:
-        print(f"exfilwatch: cannot write to {args.output}: {exc.strerror}.", file=sys.stderr)
-        return EXIT_USAGE
-    finally:
-        handle.close()
-    if not args.quiet:
-        print(f"exfilwatch: stopped; {result.flows_written:,} flow records, "
-              f"{len(result.alerts)} alerts in {args.output}.", file=sys.stderr)
-    return EXIT_OK
-
-
-def _print_status(event) -> None:
-    s = event["stats"]
-    c = s["capture"]
-    print(f"exfilwatch: {c['interface']}: {s['decoder']['pkts']:,} packets, "
-          f"{s['flow']['active']:,} flows open, kernel received {c['kernel_packets']:,} "
-          f"dropped {c['kernel_drops']:,} (interface {c['kernel_ifdrops']:,}).", file=sys.stderr)
 
 
 def print_summary(result) -> None:

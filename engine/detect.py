@@ -63,26 +63,38 @@ class DetectionSettings:
 class DetectionEngine:
     def __init__(self, settings: DetectionSettings = DetectionSettings(),
                  state_dir: str | None = None, source: str = "replay"):
-        self.cfg = settings.detect
         self.aggregator = ChannelAggregator(settings.aggregate)
         self.scope = self.aggregator.scope
         self.baseline = (open_state(state_dir, settings.baseline, source) if state_dir
                          else SqliteBaseline(":memory:", settings.baseline, source=source))
-        self.validator = ChainValidator.from_config(settings.validation)
-        self.cert_scoring = settings.cert_scoring
-        self.allowlist = Allowlist(settings.allowlist)
-        self.intel = IntelSet.from_config(settings.intel)
-        self.geo = GeoLookup.from_config(settings.geo)
-        self.high_risk = HighRiskPolicy.from_config(settings.geo)
         self.alerts = AlertManager(settings.alerts)
+        self.set_policy(settings)
         self._sessions = {}           # flow_id -> SessionFacts
         self._channel_new = {}        # ChannelKey -> kinds new to the organisation
         self._x509_seen = set()
         self._recent_dests = {}       # external IP -> (first sighting, {host: first_us})
         self._learning_since = None   # packet time of the baseline's oldest observation
-        self._scores = {}             # (cert sha256, sni, validation status, day) -> CertScore
         self._host_today = {}         # internal host -> (day, bytes uploaded that day)
         self._loss = CaptureLossMeter(span_s=max(settings.aggregate.windows))
+
+    def set_policy(self, settings: DetectionSettings) -> None:
+        """The thresholds, lists and lookups the detections consult. A running
+        sensor calls it again on SIGHUP: the baseline, the channel windows,
+        the alert suppression state and the pending handshakes are kept (the
+        aggregation and baseline tables apply at the next start). Everything
+        is built before anything is replaced, so that a file that fails to
+        load (IntelError, ConfigError) changes nothing."""
+        validator = ChainValidator.from_config(settings.validation)
+        allowlist = Allowlist(settings.allowlist)
+        intel = IntelSet.from_config(settings.intel)
+        geo = GeoLookup.from_config(settings.geo)
+        high_risk = HighRiskPolicy.from_config(settings.geo)
+        self.cfg = settings.detect
+        self.validator, self.allowlist, self.intel = validator, allowlist, intel
+        self.geo, self.high_risk = geo, high_risk
+        self.cert_scoring = settings.cert_scoring
+        self.alerts.config = settings.alerts
+        self._scores = {}             # (cert sha256, sni, validation status, day) -> CertScore
 
     def process(self, records) -> list:
         """EVE events (x509, alert) caused by a batch of pipeline records.

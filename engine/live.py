@@ -1,17 +1,24 @@
-"""Live capture: one interface, one process, libpcap through pcapy-ng.
+"""Live capture: libpcap through pcapy-ng, the capture loop, and the
+single-process sensor.
 
     handle = open_interface(LiveOptions("eth0", bpf="tcp"))   # CaptureError
-    result = run_live(handle, "out/", settings, stop=event)
+    result = run_live([handle], "out/", settings, stop=event)
 
 Packets come from the kernel in batches (``next_batch``) and go through
 the same SensorPipeline, DetectionEngine and RecordWriter as a replay.
-Packet time drives the core; when the interface is idle, flows are timed
-out against the wall clock (live, the two are the same clock).  Every
-``stats_interval_s`` a `stats` record carries the core's counters and the
-kernel's received/dropped counts.  When ``stop`` is set (SIGINT/SIGTERM in
-the CLI), reading stops, every open flow ends with reason "shutdown", the
-detections run on them, a last `stats` record is written and the baseline
-is closed: nothing read from the kernel is lost.
+Packet time drives the core; when the interfaces are idle, flows are timed
+out (and long ones get their interim records) against the wall clock
+(live, the two are the same clock).  Every ``stats_interval_s`` a `stats`
+record carries the core's counters and the kernel's received/dropped
+counts.  When ``stop`` is set (SIGINT/SIGTERM in the CLI), reading stops,
+every open flow ends with reason "shutdown", the detections run on them, a
+last `stats` record is written and the baseline is closed: nothing read
+from the kernel is lost.  When ``reload`` is set (SIGHUP), the collector
+re-reads the configuration (engine/collector.py).
+
+CaptureLoop is the capture side alone (handles -> core -> records): the
+single-process sensor here and every fan-out worker (engine/workers.py)
+run it.
 
 The handle is non-blocking and waited on with select(): on Linux the
 TPACKET_V3 read timeout only retires a ring block that holds packets, so
@@ -19,24 +26,26 @@ a blocking read on an idle interface would never return.
 """
 from __future__ import annotations
 
+import dataclasses
 import logging
 import select
 import threading
 import time
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 
 from .capture import batch_arrays, dlt_to_linktype, libpcap_batch
-from .detect import DetectionEngine
+from .collector import Collector, LiveResult
+from .config import CoreConfig
 from .errors import CaptureError
 from .pipeline import SensorPipeline
-from .replay import RecordWriter
 from .settings import Settings
-from .sinks.eve import stats_event
-from .sinks.fanout import open_outputs
 
-__all__ = ["LiveOptions", "LiveResult", "LiveHandle", "open_interface", "run_live"]
+__all__ = ["LiveOptions", "LiveResult", "LiveHandle", "CaptureLoop", "open_interface",
+           "open_spare", "run_live"]
 
 log = logging.getLogger(__name__)
+
+MATCH_NOTHING = "less 1"       # BPF: frames of at most one byte, i.e. none
 
 # pcap_activate() results (pcap/pcap.h) -> what the operator should read
 _ACTIVATE_ERRORS = {
@@ -61,6 +70,8 @@ class LiveOptions:
     timeout_ms: int = 100              # ring block retire time: the batching latency
     batch_size: int = 8192             # packets per next_batch call at most
     stats_interval_s: float = 60.0     # a `stats` record this often (wall clock)
+    # PACKET_FANOUT_HASH group the handle joins (fan-out workers); None: no fanout
+    fanout_group: int | None = None
 
     def __post_init__(self):
         for name in ("snaplen", "buffer_mb", "timeout_ms", "batch_size"):
@@ -68,17 +79,8 @@ class LiveOptions:
                 raise ValueError(f"{name} must be a positive integer, not {getattr(self, name)}.")
         if not self.stats_interval_s > 0:
             raise ValueError(f"stats_interval_s must be positive, not {self.stats_interval_s}.")
-
-
-@dataclass
-class LiveResult:
-    eve_path: str | None          # None: [outputs] eve_file = false
-    flows_written: int = 0
-    handshakes_written: int = 0
-    alerts: list = field(default_factory=list)
-    counters: dict = field(default_factory=dict)
-    kernel: dict = field(default_factory=dict)     # recv, drop, ifdrop at the end
-    stats_written: int = 0
+        if self.fanout_group is not None and not 0 <= self.fanout_group <= 0xFFFF:
+            raise ValueError(f"fanout_group must be from 0 to 65535, not {self.fanout_group}.")
 
 
 class LiveHandle:
@@ -114,6 +116,15 @@ class LiveHandle:
         interface or its driver."""
         recv, drop, ifdrop = self._pcap.stats()
         return {"kernel_packets": recv, "kernel_drops": drop, "kernel_ifdrops": ifdrop}
+
+    def join(self, options: LiveOptions) -> None:
+        """Make a spare handle (open_spare) capture as ``options`` say: their
+        BPF filter, then their fanout group. Needs no privilege, so that a
+        worker can be restarted after root was dropped."""
+        self._pcap.setfilter(options.bpf or "")
+        if options.fanout_group is not None:
+            self._pcap.set_fanout(options.fanout_group)
+        self.options = options
 
     def close(self) -> None:
         pc, self._pcap = self._pcap, None
@@ -153,8 +164,24 @@ def open_interface(options: LiveOptions) -> LiveHandle:
         except pcapy.PcapError as exc:
             pc.close()
             raise CaptureError(f"The BPF filter {options.bpf!r} is not valid: {exc}.") from exc
+    if options.fanout_group is not None:
+        try:
+            # PACKET_FANOUT_HASH (the default): the kernel hashes both directions
+            # of a flow alike, so a flow always lands on the same handle
+            pc.set_fanout(options.fanout_group)
+        except pcapy.PcapError as exc:
+            pc.close()
+            raise CaptureError(f"Cannot join interface {iface} to fanout group "
+                               f"{options.fanout_group}: {exc}.") from exc
     pc.setnonblock(1)
     return LiveHandle(pc, options)
+
+
+def open_spare(options: LiveOptions):
+    """A handle on ``options.interface`` that captures nothing until join()
+    is called: a filter no packet matches, outside any fanout group (in the
+    group it would take its share of the flows and drop them)."""
+    return open_interface(dataclasses.replace(options, bpf=MATCH_NOTHING, fanout_group=None))
 
 
 def _activate_error(iface: str, rc: int) -> str:
@@ -170,68 +197,110 @@ def _activate_error(iface: str, rc: int) -> str:
     return f"Cannot capture on interface {iface}: libpcap error {rc}."
 
 
-def run_live(handle: LiveHandle, out_dir: str, settings: Settings = Settings(),
-             state_dir: str | None = None, stop: threading.Event | None = None,
-             on_stats=None, output_format: str = "eve") -> LiveResult:
-    """Capture until ``stop`` is set, then flush. ``on_stats(event)`` is
-    called with every `stats` event written (the CLI's status line);
-    ``output_format``: "eve", "zeek" or "both" (engine.sinks.fanout)."""
-    stop = stop or threading.Event()
-    opts = handle.options
-    pipeline = SensorPipeline(settings.core)
-    detection = DetectionEngine(settings.detection(), state_dir, source="live:" + handle.interface)
-    try:
-        sink = open_outputs(settings["outputs"], out_dir, output_format=output_format,
-                            scope=detection.scope)
-    except BaseException:
-        detection.close()
-        raise
-    with sink:
-        result = LiveResult(eve_path=sink.eve_path)
-        write = RecordWriter(sink, detection, result)
-        wait_s = opts.timeout_ms / 1000
+class CaptureLoop:
+    """The capture side of a sensor: its handles (one per interface) read
+    into one SensorPipeline, the records handed to ``emit`` batch by batch.
+    Call step() until told to stop, then finish()."""
+
+    def __init__(self, handles, core: CoreConfig, emit):
+        self.handles = list(handles)
+        self.pipeline = SensorPipeline(core)
+        self.emit = emit
+        timeout_ms = self.handles[0].options.timeout_ms
+        self._wait_s = timeout_ms / 1000 / len(self.handles)
         # once select() has waited this long with nothing to read, every
         # packet the kernel holds with an earlier timestamp has been read
-        settle_us = 2 * opts.timeout_ms * 1000
-        next_stats = time.monotonic() + opts.stats_interval_s
+        self._settle_us = 2 * timeout_ms * 1000
 
-        def write_stats():
-            result.counters = pipeline.engine.counters()
-            result.kernel = handle.kernel_stats()
-            sink.flush()        # the outputs' counters in the record include every record
-            event = stats_event(_wall_us(), result.counters,
-                                {"interface": handle.interface,
-                                 "packets_read": handle.packets_read, **result.kernel},
-                                 outputs=sink.counters())
-            sink.write(event)
-            sink.flush()
-            result.stats_written += 1
-            if on_stats:
-                on_stats(event)
+    def step(self) -> None:
+        """Read what every handle holds; when none holds anything, wait up
+        to the read timeout, and when still nothing came, move the core's
+        clock to the wall clock (timeouts and interim records of quiet flows)."""
+        if self._read_all(0.0) or self._read_all(self._wait_s):
+            return
+        now_us = _wall_us() - self._settle_us
+        engine = self.pipeline.engine
+        if now_us > engine.last_packet_us:       # never backwards
+            engine.expire(now_us)
+            self.emit(self.pipeline.drain())
 
-        try:
-            while not stop.is_set():
-                batch = handle.read(wait_s)
-                if batch is not None:
-                    write(pipeline.feed(batch))
-                else:
-                    # idle: time flows out on the wall clock, never backwards
-                    now_us = _wall_us() - settle_us
-                    if now_us > pipeline.engine.last_packet_us:
-                        pipeline.engine.expire(now_us)
-                        write(pipeline.drain())
-                if time.monotonic() >= next_stats:
-                    write_stats()
-                    next_stats = time.monotonic() + opts.stats_interval_s
-        finally:
+    def _read_all(self, wait_s: float) -> bool:
+        got = False
+        for handle in self.handles:
+            batch = handle.read(wait_s)
+            if batch is not None:
+                self.emit(self.pipeline.feed(batch))
+                got = True
+        return got
+
+    def finish(self) -> None:
+        """Read what the kernel had taken in when the stop came, then end
+        every open flow (reason "shutdown")."""
+        for handle in self.handles:
             try:
-                _read_rest(handle, lambda batch: write(pipeline.feed(batch)))
+                _read_rest(handle, lambda batch: self.emit(self.pipeline.feed(batch)))
             except Exception:       # the handle broke: keep what was read
                 log.exception("Reading the last packets from interface %s failed.",
                               handle.interface)
-            write(pipeline.finish())
+        self.emit(self.pipeline.finish())
+
+    def stats(self) -> dict:
+        """The core's counters and, per handle, the kernel's and ours."""
+        return {"counters": self.pipeline.engine.counters(),
+                "handles": [{"interface": h.interface, "packets_read": h.packets_read,
+                             **h.kernel_stats()} for h in self.handles]}
+
+
+def capture_fields(handles: list) -> dict:
+    """A stats record's `capture` object for handle stats (CaptureLoop.stats
+    "handles"): the interface names and the sums of their counters, and each
+    handle's own when there are several."""
+    fields = {"interface": ",".join(dict.fromkeys(h["interface"] for h in handles))}
+    for name in ("packets_read", "kernel_packets", "kernel_drops", "kernel_ifdrops"):
+        fields[name] = sum(h[name] for h in handles)
+    if len(handles) > 1:
+        fields["handles"] = handles
+    return fields
+
+
+def run_live(handles, out_dir: str, settings: Settings = Settings(),
+             state_dir: str | None = None, stop: threading.Event | None = None,
+             on_stats=None, reload: threading.Event | None = None,
+             reload_settings=None, output_format: str = "eve") -> LiveResult:
+    """Capture in this process until ``stop`` is set, then flush.
+    ``handles``: one per interface (or a single handle). ``on_stats(event)``
+    is called with every `stats` event written (the CLI's status line);
+    ``reload`` set makes the collector apply ``reload_settings()``;
+    ``output_format``: "eve", "zeek" or "both" (engine.sinks.fanout)."""
+    if not isinstance(handles, (list, tuple)):
+        handles = [handles]
+    stop = stop or threading.Event()
+    reload = reload or threading.Event()
+    interval_s = handles[0].options.stats_interval_s
+    source = "live:" + ",".join(h.interface for h in handles)
+    with Collector(out_dir, settings, state_dir, source, reload_settings,
+                   output_format) as collector:
+        result = collector.result
+        loop = CaptureLoop(handles, settings.core, collector.write)
+
+        def write_stats():
+            s = loop.stats()
+            collector.write_stats(s["counters"], {**capture_fields(s["handles"]),
+                                                  **result.lifecycle_fields()}, on_stats)
+
+        next_stats = time.monotonic() + interval_s
+        try:
+            while not stop.is_set():
+                loop.step()
+                if reload.is_set():
+                    reload.clear()
+                    collector.reload()
+                if time.monotonic() >= next_stats:
+                    write_stats()
+                    next_stats = time.monotonic() + interval_s
+        finally:
+            loop.finish()
             write_stats()
-            detection.close()
     return result
 
 

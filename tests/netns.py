@@ -23,6 +23,7 @@ import socket
 import ssl
 import subprocess
 import sys
+import threading
 import time
 
 CLIENT_ADDR = "10.99.0.1"
@@ -90,25 +91,29 @@ def wait_for_port(net: VethPair, addr: str, port: int, timeout_s: float = 10.0) 
 
 def serve(cert: str, key: str, addr: str, port: int) -> None:
     """Accept TLS 1.2 connections (1.2, so that the certificate crosses the
-    wire in clear) one after the other; each sends an 8-byte length then
-    that many bytes, and gets b"ok" back."""
+    wire in clear), each in its own thread so that uploads run side by side;
+    each sends an 8-byte length then that many bytes, and gets b"ok" back."""
     ctx = ssl.SSLContext(ssl.PROTOCOL_TLS_SERVER)
     ctx.maximum_version = ssl.TLSVersion.TLSv1_2
     ctx.load_cert_chain(cert, key)
-    with socket.create_server((addr, port)) as listener:
+    with socket.create_server((addr, port), backlog=64) as listener:
         while True:
             conn, _ = listener.accept()
-            try:
-                with ctx.wrap_socket(conn, server_side=True) as tls:
-                    want = int.from_bytes(_read(tls, 8), "big")
-                    while want > 0:
-                        chunk = tls.recv(min(want, 1 << 16))
-                        if not chunk:
-                            break
-                        want -= len(chunk)
-                    tls.sendall(b"ok")
-            except (OSError, ssl.SSLError):
-                continue        # the probe of wait_for_port, or a client stopped midway
+            threading.Thread(target=_serve_one, args=(ctx, conn), daemon=True).start()
+
+
+def _serve_one(ctx, conn) -> None:
+    try:
+        with ctx.wrap_socket(conn, server_side=True) as tls:
+            want = int.from_bytes(_read(tls, 8), "big")
+            while want > 0:
+                chunk = tls.recv(min(want, 1 << 16))
+                if not chunk:
+                    break
+                want -= len(chunk)
+            tls.sendall(b"ok")
+    except (OSError, ssl.SSLError, ConnectionError):
+        pass        # the probe of wait_for_port, or a client stopped midway
 
 
 def _read(tls, n: int) -> bytes:

@@ -6,115 +6,27 @@ Needs root (CI runs it as root) and fails, not skips, without `ip netns`.
 No packet goes anywhere but between the two namespaces.
 """
 import json
-import signal
 import subprocess
 import sys
 import time
-from pathlib import Path
 
 import pytest
-from cryptography.hazmat.primitives import serialization
 
-from cert_factory import mint_leaf, mint_root
-from netns import CLIENT_ADDR, SERVER_ADDR, VethPair, wait_for_port
+from livelab import REPO, SNI, PORT, client_flows, sensor_lab, totals
+from netns import CLIENT_ADDR, SERVER_ADDR
 
-REPO = Path(__file__).resolve().parent.parent
-PEERS = Path(__file__).resolve().parent / "netns.py"
-PORT = 8443
-SNI = "upload.exfil-test.example"
-# the client is the one internal host: the server counts as external
-CONFIG = '[aggregate]\nhome_net = ["10.99.0.1/32"]\n'
+WORKERS = [1, 2, 4]
 
 
-def read_eve(path: Path) -> list:
-    if not path.exists():
-        return []
-    lines = path.read_text(encoding="utf-8").splitlines()
-    return [json.loads(line) for line in lines if line.strip()]
-
-
-@pytest.fixture
-def sensor_args():
-    """More `exfilwatch live` arguments; a test overrides them with parametrize."""
-    return []
-
-
-@pytest.fixture
-def lab(tmp_path, request, sensor_args):
-    """Namespaces, a TLS server on SERVER_ADDR:PORT and `exfilwatch live` on
-    the client's veth end, writing stats every 0.2 s; all gone afterwards.
-    Parametrized indirectly, the parameter is more configuration (TOML)."""
-    root = mint_root()
-    leaf = mint_leaf(root, SNI)
-    cert, key = tmp_path / "server.pem", tmp_path / "server.key"
-    cert.write_bytes(leaf.cert.public_bytes(serialization.Encoding.PEM)
-                     + root.cert.public_bytes(serialization.Encoding.PEM))
-    key.write_bytes(leaf.key.private_bytes(serialization.Encoding.PEM,
-                                           serialization.PrivateFormat.PKCS8,
-                                           serialization.NoEncryption()))
-    config = tmp_path / "exfilwatch.toml"
-    config.write_text(CONFIG + getattr(request, "param", ""))
-    out = tmp_path / "out"
-    procs = []
-    with VethPair() as net:
-        try:
-            server = net.popen(net.server_ns, [sys.executable, PEERS, "serve", cert, key,
-                                               SERVER_ADDR, PORT])
-            procs.append(server)
-            wait_for_port(net, SERVER_ADDR, PORT)
-            sensor = net.popen(net.client_ns,
-                               [sys.executable, "-m", "engine.cli", "live", "-i", net.client_if,
-                                "-o", out, "-c", config, "--stats-interval", "0.2", "--quiet",
-                                "--bpf", f"tcp port {PORT}", *sensor_args],
-                               cwd=REPO, stdout=subprocess.PIPE, stderr=subprocess.PIPE)
-            procs.append(sensor)
-            # the first stats record says the handle is open and reading
-            deadline = time.monotonic() + 20
-            while not any(e["event_type"] == "stats" for e in read_eve(out / "eve.json")):
-                assert sensor.poll() is None, sensor.communicate()[1].decode()
-                assert time.monotonic() < deadline, "exfilwatch live wrote no stats record"
-                time.sleep(0.05)
-            yield net, sensor, out / "eve.json"
-        finally:
-            for p in reversed(procs):
-                if p.poll() is None:
-                    p.kill()
-                p.wait(timeout=10)
-
-
-def upload(net, nbytes, chunk=1 << 16, delay_s=0.0) -> subprocess.Popen:
-    return net.popen(net.client_ns, [sys.executable, PEERS, "upload", SERVER_ADDR, PORT, SNI,
-                                     nbytes, chunk, delay_s],
-                     stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
-
-
-def stop(sensor) -> tuple:
-    sensor.send_signal(signal.SIGTERM)
-    try:
-        _, err = sensor.communicate(timeout=30)
-    except subprocess.TimeoutExpired:
-        sensor.kill()
-        pytest.fail("exfilwatch live did not stop within 30 s of SIGTERM")
-    return sensor.returncode, err.decode()
-
-
-def client_flows(events, client_port):
-    return [e for e in events if e["event_type"] == "flow" and e["src_ip"] == CLIENT_ADDR
-            and e["src_port"] == client_port and e["dest_ip"] == SERVER_ADDR
-            and e["dest_port"] == PORT and e["proto"] == "TCP"]
-
-
-def test_live_tls_upload_gives_flow_tls_x509_stats_and_alert(lab):
-    net, sensor, eve = lab
+@pytest.mark.parametrize("workers", WORKERS)
+def test_live_tls_upload_gives_flow_tls_x509_stats_and_alert(tmp_path, workers):
     nbytes = 5_000_000
-    client = upload(net, nbytes)
-    out, err = client.communicate(timeout=60)
-    assert client.returncode == 0, err
-    client_port = int(out.split()[0])
-    # stopped at once: the packets still in the kernel ring are read before the flush
-    rc, err = stop(sensor)
+    with sensor_lab(tmp_path, args=["--workers", workers]) as lab:
+        client_port = lab.upload_done(nbytes)
+        # stopped at once: the packets still in the kernel ring are read before the flush
+        rc, err = lab.stop()
     assert rc == 0, err
-    events = read_eve(eve)
+    events = lab.events()
 
     flows = client_flows(events, client_port)
     assert len(flows) == 1, flows
@@ -129,10 +41,10 @@ def test_live_tls_upload_gives_flow_tls_x509_stats_and_alert(lab):
     x509 = [e for e in events if e["event_type"] == "x509"]
     assert x509 and SNI in json.dumps(x509[0])
 
-    stats = [e for e in events if e["event_type"] == "stats"]
-    assert len(stats) >= 2
+    stats = totals(events)
+    assert len(stats) >= 2 and events[-1] is stats[-1]
     capture = stats[-1]["stats"]["capture"]
-    assert capture["interface"] == net.client_if
+    assert capture["interface"] == lab.net.client_if
     assert capture["kernel_packets"] >= flow["flow"]["pkts_toserver"] + flow["flow"]["pkts_toclient"]
     assert capture["kernel_drops"] == 0 and capture["kernel_ifdrops"] == 0
     assert stats[-1]["stats"]["decoder"]["pkts"] == capture["packets_read"]
@@ -143,19 +55,77 @@ def test_live_tls_upload_gives_flow_tls_x509_stats_and_alert(lab):
     assert any("large_upload" in a["exfil"]["evidence"]["findings"] for a in alerts)
 
 
-@pytest.mark.parametrize("sensor_args", [["--format", "both"]])
-def test_live_writes_zeek_logs_with_the_eve_values(lab):
+@pytest.mark.parametrize("workers", WORKERS)
+def test_sigterm_during_transfers_loses_no_flow(tmp_path, workers):
+    with sensor_lab(tmp_path, args=["--workers", workers]) as lab:
+        # eight uploads of 20 MB at 64 KiB every 20 ms: about 6 s each, stopped
+        # after about 1 s; with several workers the flows spread over them
+        clients = [lab.upload(20_000_000, 1 << 16, 0.02) for _ in range(8)]
+        try:
+            ports = [int(c.stdout.readline()) for c in clients]
+            time.sleep(1.0)
+            assert all(c.poll() is None for c in clients), "an upload ended before the stop"
+            rc, err = lab.stop()
+        finally:
+            for c in clients:
+                c.kill()
+                c.wait(timeout=10)
+    assert rc == 0, err
+
+    events = lab.events()
+    for port in ports:
+        flows = client_flows(events, port)
+        assert len(flows) == 1, (port, flows)
+        assert flows[0]["flow"]["reason"] == "shutdown"
+        assert flows[0]["flow"]["bytes_toserver"] > 1 << 16
+        assert any(e["event_type"] == "tls" and e["flow_id"] == flows[0]["flow_id"]
+                   for e in events)
+    assert events[-1]["event_type"] == "stats"
+    if workers > 1:
+        # every worker reported, and the flows did spread over more than one
+        per_worker = [e for e in events if e["event_type"] == "stats"
+                      and "worker" in e["stats"]["capture"]]
+        assert {e["stats"]["capture"]["worker"] for e in per_worker} == set(range(workers))
+        last = {e["stats"]["capture"]["worker"]: e["stats"] for e in per_worker}
+        assert sum(1 for s in last.values() if s["flow"]["total"] > 0) >= 2
+        assert events[-1]["stats"]["flow"]["total"] == sum(s["flow"]["total"]
+                                                           for s in last.values())
+
+
+def test_two_interfaces_with_two_workers_each_see_their_own_traffic(tmp_path):
+    with sensor_lab(tmp_path, args=["--workers", 2], interfaces=["lo"]) as lab:
+        lab.serve(lab.net.client_ns, "127.0.0.1")       # a server on the client's loopback
+        veth_port = lab.upload_done(1_000_000)
+        lo_port = lab.upload_done(1_000_000, addr="127.0.0.1")
+        rc, err = lab.stop()
+    assert rc == 0, err
+    events = lab.events()
+    assert len(client_flows(events, veth_port)) == 1
+    lo_flows = client_flows(events, lo_port, client="127.0.0.1", server="127.0.0.1")
+    assert len(lo_flows) == 1 and lo_flows[0]["app_proto"] == "tls"
+    assert lo_flows[0]["flow"]["bytes_toserver"] >= 1_000_000
+    capture = totals(events)[-1]["stats"]["capture"]
+    assert capture["interface"] == f"{lab.net.client_if},lo"
+    per_worker = {e["stats"]["capture"]["worker"]: e["stats"]["capture"] for e in events
+                  if e["event_type"] == "stats" and "worker" in e["stats"]["capture"]}
+    # one handle per interface in every worker, their kernel counts summed in the totals
+    for c in per_worker.values():
+        assert [h["interface"] for h in c["handles"]] == [lab.net.client_if, "lo"]
+    assert capture["kernel_packets"] == sum(c["kernel_packets"] for c in per_worker.values())
+    assert capture["kernel_packets"] > 0
+
+
+def test_live_writes_zeek_logs_with_the_eve_values(tmp_path):
     from zat.zeek_log_reader import ZeekLogReader
 
     from engine.sinks.zeek import zeek_uid
 
-    net, sensor, eve = lab
-    client = upload(net, 1_000_000)
-    out, err = client.communicate(timeout=60)
-    assert client.returncode == 0, err
-    rc, err = stop(sensor)
+    with sensor_lab(tmp_path, args=["--format", "both"]) as lab:
+        client_port = lab.upload_done(1_000_000)
+        rc, err = lab.stop()
     assert rc == 0, err
-    flow = client_flows(read_eve(eve), int(out.split()[0]))[0]
+    eve = lab.eve
+    flow = client_flows(lab.events(), client_port)[0]
     conn = [r for r in ZeekLogReader(str(eve.parent / "conn.log"), strict=True).readrows()
             if r["uid"] == zeek_uid(flow["flow_id"])]
     assert len(conn) == 1
@@ -168,46 +138,33 @@ def test_live_writes_zeek_logs_with_the_eve_values(lab):
         (eve.parent / "conn.log").read_text().splitlines()[-1].startswith("#close\t")
 
 
-def test_sigterm_during_a_transfer_still_writes_the_flow(lab):
-    net, sensor, eve = lab
-    # 20 MB at 64 KiB every 20 ms: about 6 s, stopped after about 1 s
-    client = upload(net, 20_000_000, 1 << 16, 0.02)
-    try:
-        client_port = int(client.stdout.readline())
-        time.sleep(1.0)
-        assert client.poll() is None, "the upload ended before the sensor was stopped"
-        rc, err = stop(sensor)
-    finally:
+def test_idle_interface_times_flows_out_on_the_wall_clock(tmp_path):
+    with sensor_lab(tmp_path, config="[core]\ntcp_timeout_closed_s = 1.0\n") as lab:
+        client_port = lab.upload_done(100_000)
+        # no packet comes after the FIN exchange: only the wall clock can end the flow
+        lab.wait_for(lambda ev: client_flows(ev, client_port), "the closed flow's timeout")
+        rc, err = lab.stop()
+    assert rc == 0, err
+    flows = client_flows(lab.events(), client_port)
+    assert len(flows) == 1 and flows[0]["flow"]["reason"] == "timeout"
+
+
+def test_quiet_open_flow_gets_interim_records_on_the_wall_clock(tmp_path):
+    config = "[core]\ninterim_interval_s = 1.0\n"
+    with sensor_lab(tmp_path, config=config, args=["--workers", 2]) as lab:
+        # one 64 KiB chunk, then the client waits 4 s with the connection open
+        client = lab.upload(1 << 17, 1 << 16, 4.0)
+        port = int(client.stdout.readline())
+        lab.wait_for(lambda ev: len([e for e in client_flows(ev, port, final_only=False)
+                                     if e["flow"]["interim"]]) >= 2, "two interim records")
         client.kill()
         client.wait(timeout=10)
+        rc, err = lab.stop()
     assert rc == 0, err
-
-    events = read_eve(eve)
-    flows = client_flows(events, client_port)
-    assert len(flows) == 1, flows
-    assert flows[0]["flow"]["reason"] == "shutdown"
-    assert flows[0]["flow"]["bytes_toserver"] > 1 << 16
-    assert any(e["event_type"] == "tls" and e["flow_id"] == flows[0]["flow_id"] for e in events)
-    assert events[-1]["event_type"] == "stats"
-
-
-@pytest.mark.parametrize("lab", ["[core]\ntcp_timeout_closed_s = 1.0\n"], indirect=True)
-def test_idle_interface_times_flows_out_on_the_wall_clock(lab):
-    net, sensor, eve = lab
-    client = upload(net, 100_000)
-    out, err = client.communicate(timeout=60)
-    assert client.returncode == 0, err
-    client_port = int(out.split()[0])
-    # no packet comes after the FIN exchange: only the wall clock can end the flow
-    deadline = time.monotonic() + 15
-    while not client_flows(read_eve(eve), client_port):
-        assert sensor.poll() is None, sensor.communicate()[1].decode()
-        assert time.monotonic() < deadline, "the closed flow did not time out while idle"
-        time.sleep(0.1)
-    rc, err = stop(sensor)
-    assert rc == 0, err
-    flows = client_flows(read_eve(eve), client_port)
-    assert len(flows) == 1 and flows[0]["flow"]["reason"] == "timeout"
+    records = client_flows(lab.events(), port, final_only=False)
+    interim = [r for r in records if r["flow"]["interim"]]
+    assert len(interim) >= 2 and not records[-1]["flow"]["interim"]
+    assert len({r["flow_id"] for r in records}) == 1
 
 
 def test_live_errors_name_the_problem(tmp_path):
