@@ -8,7 +8,7 @@ from collections import Counter
 
 from . import __version__
 from .config import CoreConfig
-from .live import LiveOptions, open_interface, run_live
+from .live import CAPTURE_PATHS, LiveOptions, open_interface, run_live
 from .errors import CaptureError, ConfigError
 from .settings import load_settings, render_settings
 from .progress import Progress
@@ -62,7 +62,8 @@ def build_parser() -> argparse.ArgumentParser:
     lp = sub.add_parser(
         "live",
         help="capture from a network interface and write EVE JSON records",
-        description="Capture from a network interface with libpcap and write DIR/eve.json "
+        description="Capture from a network interface (libpcap, or the kernel's AF_PACKET "
+                    "ring with --capture afpacket) and write DIR/eve.json "
                     "as replay does, plus a `stats` record every --stats-interval seconds "
                     "with the kernel's received and dropped packet counts. SIGINT or SIGTERM "
                     "stops the capture: every open flow is written (reason \"shutdown\"), "
@@ -82,6 +83,10 @@ def build_parser() -> argparse.ArgumentParser:
     lp.add_argument("--buffer-mb", type=_positive_int, default=live_defaults.buffer_mb,
                     metavar="N", help="kernel capture buffer in MiB "
                                       f"(default {live_defaults.buffer_mb})")
+    lp.add_argument("--capture", choices=CAPTURE_PATHS, default=live_defaults.capture,
+                    help="pcap: libpcap copies each packet out of the kernel; afpacket: the core "
+                         "reads the kernel's AF_PACKET ring in place, for high rates "
+                         f"(default {live_defaults.capture})")
     lp.add_argument("--stats-interval", type=_positive_float, metavar="SECONDS",
                     default=live_defaults.stats_interval_s,
                     help=f"write a stats record this often (default {live_defaults.stats_interval_s:g})")
@@ -185,7 +190,8 @@ def run_live_command(args, settings) -> int:
     signal.signal(signal.SIGTERM, request_stop)
     signal.signal(signal.SIGINT, request_stop)
     options = LiveOptions(args.interface, bpf=args.bpf, snaplen=args.snaplen,
-                          buffer_mb=args.buffer_mb, stats_interval_s=args.stats_interval)
+                          buffer_mb=args.buffer_mb, stats_interval_s=args.stats_interval,
+                          capture=args.capture)
     try:
         handle = open_interface(options)
     except CaptureError as exc:

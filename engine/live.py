@@ -25,6 +25,7 @@ import threading
 import time
 from dataclasses import dataclass, field
 
+from .afpacket import open_afpacket
 from .capture import batch_arrays, dlt_to_linktype, libpcap_batch
 from .detect import DetectionEngine
 from .errors import CaptureError
@@ -33,9 +34,14 @@ from .replay import RecordWriter
 from .settings import Settings
 from .sinks.eve import EveFileSink, stats_event
 
-__all__ = ["LiveOptions", "LiveResult", "LiveHandle", "open_interface", "run_live"]
+__all__ = ["CAPTURE_PATHS", "LiveOptions", "LiveResult", "LiveHandle", "open_interface",
+           "run_live"]
 
 log = logging.getLogger(__name__)
+
+#: "pcap": libpcap through pcapy-ng; "afpacket": the core reads the kernel's
+#: AF_PACKET ring in place (engine/afpacket.py)
+CAPTURE_PATHS = ("pcap", "afpacket")
 
 # pcap_activate() results (pcap/pcap.h) -> what the operator should read
 _ACTIVATE_ERRORS = {
@@ -60,8 +66,15 @@ class LiveOptions:
     timeout_ms: int = 100              # ring block retire time: the batching latency
     batch_size: int = 8192             # packets per next_batch call at most
     stats_interval_s: float = 60.0     # a `stats` record this often (wall clock)
+    fanout_group: int | None = None    # PACKET_FANOUT_HASH group id shared by worker handles
+    capture: str = "pcap"              # one of CAPTURE_PATHS
 
     def __post_init__(self):
+        if self.capture not in CAPTURE_PATHS:
+            raise ValueError(f"capture must be one of {', '.join(CAPTURE_PATHS)}, "
+                             f"not {self.capture!r}.")
+        if self.fanout_group is not None and not 0 <= self.fanout_group <= 0xFFFF:
+            raise ValueError(f"fanout_group must be between 0 and 65535, not {self.fanout_group}.")
         for name in ("snaplen", "buffer_mb", "timeout_ms", "batch_size"):
             if getattr(self, name) < 1:
                 raise ValueError(f"{name} must be a positive integer, not {getattr(self, name)}.")
@@ -127,6 +140,8 @@ def open_interface(options: LiveOptions) -> LiveHandle:
     """Open and activate a capture handle on ``options.interface`` with the
     BPF filter applied. Raises CaptureError with a sentence naming the
     interface (unknown, down, no permission) or the filter (invalid)."""
+    if options.capture == "afpacket":
+        return open_afpacket(options)
     import pcapy
 
     iface = options.interface
