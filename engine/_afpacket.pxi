@@ -88,7 +88,7 @@ cdef class AfPacketRing:
         return 0
 
     def start(self, uint32_t block_size, uint32_t block_nr, uint32_t frame_size,
-              uint32_t retire_ms, bint promisc, int fanout_arg, bytes bpf, uint16_t linktype):
+              uint32_t retire_ms, bint promisc, int64_t fanout_arg, bytes bpf, uint16_t linktype):
         """Attach the filter, map the ring, bind, and join the promiscuous
         and fanout settings.  ``bpf`` is the filter program, 8-byte struct
         sock_filter instructions; ``fanout_arg`` is PACKET_FANOUT's
@@ -99,6 +99,7 @@ cdef class AfPacketRing:
         cdef tpacket_req3 req
         cdef sock_fprog prog
         cdef int version = TPACKET_V3
+        cdef uint32_t fanout
         cdef void *mem
         self._linktype = linktype
         # the filter goes on before bind: no unfiltered packet reaches the ring
@@ -137,8 +138,8 @@ cdef class AfPacketRing:
             if setsockopt(self._fd, SOL_PACKET, PACKET_ADD_MEMBERSHIP, &mreq, sizeof(mreq)) < 0:
                 return self._failed("promisc", errno)
         if fanout_arg >= 0:
-            if setsockopt(self._fd, SOL_PACKET, PACKET_FANOUT, &fanout_arg,
-                          sizeof(fanout_arg)) < 0:
+            fanout = <uint32_t>fanout_arg
+            if setsockopt(self._fd, SOL_PACKET, PACKET_FANOUT, &fanout, sizeof(fanout)) < 0:
                 return self._failed("fanout", errno)
         return 0
 
@@ -190,6 +191,8 @@ cdef class AfPacketRing:
         cdef uint32_t num
         cdef size_t sll_off = TPACKET_ALIGN(sizeof(tpacket3_hdr))
         while n < cap:
+            if self._release_n and self._cur_block == self._release_from:
+                break                       # wrapped round to a block read in this call
             blk = self._block(self._cur_block)
             if not __atomic_load_n(&blk.hdr.bh1.block_status, __ATOMIC_ACQUIRE) & TP_STATUS_USER:
                 break

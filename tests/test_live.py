@@ -33,11 +33,8 @@ def read_eve(path: Path) -> list:
     return [json.loads(line) for line in lines if line.strip()]
 
 
-@pytest.fixture
-def lab(tmp_path, request):
-    """Namespaces, a TLS server on SERVER_ADDR:PORT and `exfilwatch live` on
-    the client's veth end, writing stats every 0.2 s; all gone afterwards.
-    Parametrized indirectly, the parameter is more configuration (TOML)."""
+def write_server_cert(tmp_path: Path) -> tuple:
+    """The TLS server's chain (leaf for SNI, then its root) and key files."""
     root = mint_root()
     leaf = mint_leaf(root, SNI)
     cert, key = tmp_path / "server.pem", tmp_path / "server.key"
@@ -46,34 +43,61 @@ def lab(tmp_path, request):
     key.write_bytes(leaf.key.private_bytes(serialization.Encoding.PEM,
                                            serialization.PrivateFormat.PKCS8,
                                            serialization.NoEncryption()))
+    return cert, key
+
+
+def start_server(net, tmp_path: Path) -> subprocess.Popen:
+    """The TLS server on SERVER_ADDR:PORT, listening when this returns."""
+    cert, key = write_server_cert(tmp_path)
+    server = net.popen(net.server_ns, [sys.executable, PEERS, "serve", cert, key,
+                                       SERVER_ADDR, PORT])
+    wait_for_port(net, SERVER_ADDR, PORT)
+    return server
+
+
+def start_sensor(net, out: Path, config: Path, *extra) -> subprocess.Popen:
+    """`exfilwatch live` on the client's veth end writing stats every 0.2 s,
+    reading when this returns (its first stats record is written)."""
+    sensor = net.popen(net.client_ns,
+                       [sys.executable, "-m", "engine.cli", "live", "-i", net.client_if,
+                        "-o", out, "-c", config, "--stats-interval", "0.2", "--quiet",
+                        "--bpf", f"tcp port {PORT}", *extra],
+                       cwd=REPO, stdout=subprocess.PIPE, stderr=subprocess.PIPE)
+    deadline = time.monotonic() + 20
+    while not any(e["event_type"] == "stats" for e in read_eve(out / "eve.json")):
+        if sensor.poll() is not None:
+            pytest.fail(f"exfilwatch live exited: {sensor.communicate()[1].decode()}")
+        if time.monotonic() > deadline:
+            sensor.kill()
+            pytest.fail("exfilwatch live wrote no stats record")
+        time.sleep(0.05)
+    return sensor
+
+
+@pytest.fixture
+def lab(tmp_path, request):
+    """Namespaces, a TLS server on SERVER_ADDR:PORT and `exfilwatch live` on
+    the client's veth end, writing stats every 0.2 s; all gone afterwards.
+    Parametrized indirectly, the parameter is more configuration (TOML)."""
     config = tmp_path / "exfilwatch.toml"
     config.write_text(CONFIG + getattr(request, "param", ""))
     out = tmp_path / "out"
     procs = []
     with VethPair() as net:
         try:
-            server = net.popen(net.server_ns, [sys.executable, PEERS, "serve", cert, key,
-                                               SERVER_ADDR, PORT])
-            procs.append(server)
-            wait_for_port(net, SERVER_ADDR, PORT)
-            sensor = net.popen(net.client_ns,
-                               [sys.executable, "-m", "engine.cli", "live", "-i", net.client_if,
-                                "-o", out, "-c", config, "--stats-interval", "0.2", "--quiet",
-                                "--bpf", f"tcp port {PORT}"],
-                               cwd=REPO, stdout=subprocess.PIPE, stderr=subprocess.PIPE)
+            procs.append(start_server(net, tmp_path))
+            sensor = start_sensor(net, out, config)
             procs.append(sensor)
-            # the first stats record says the handle is open and reading
-            deadline = time.monotonic() + 20
-            while not any(e["event_type"] == "stats" for e in read_eve(out / "eve.json")):
-                assert sensor.poll() is None, sensor.communicate()[1].decode()
-                assert time.monotonic() < deadline, "exfilwatch live wrote no stats record"
-                time.sleep(0.05)
             yield net, sensor, out / "eve.json"
         finally:
-            for p in reversed(procs):
-                if p.poll() is None:
-                    p.kill()
-                p.wait(timeout=10)
+            stop_all(procs)
+
+
+def stop_all(procs) -> None:
+    for p in reversed(procs):
+        if p.poll() is None:
+            p.kill()
+        p.wait(timeout=10)
 
 
 def upload(net, nbytes, chunk=1 << 16, delay_s=0.0) -> subprocess.Popen:
