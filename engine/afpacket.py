@@ -101,6 +101,7 @@ class AfPacketHandle:
                 f"{self.interface} is more than half the memory available "
                 f"({available >> 20} MiB): lower --buffer-mb (now {options.buffer_mb}).")
         self.packets_read = 0
+        self._vlan_warned = False
         self._ring = AfPacketRing()
         self.linktype = self._open()
         self._arrays = batch_arrays(options.batch_size)
@@ -175,6 +176,12 @@ class AfPacketHandle:
         often the ring was full."""
         ring = self._ring
         ring.update_stats()
+        if ring.vlan_stripped and not self._vlan_warned:
+            self._vlan_warned = True
+            log.warning("Interface %s hands VLAN tags over outside the frame (VLAN offload); "
+                        "--capture afpacket keys those flows without their VLAN id: turn the "
+                        "offload off (ethtool -K %s rxvlan off) or use --capture pcap.",
+                        self.interface, self.interface)
         return {"kernel_packets": ring.kernel_packets, "kernel_drops": ring.kernel_drops,
                 "kernel_ifdrops": max(0, _rx_dropped(self.interface) - self._ifdrops_at_open),
                 "kernel_ring_full": ring.kernel_freezes}
