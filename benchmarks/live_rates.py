@@ -6,7 +6,9 @@ writes the benchmark capture into one end at increasing packet rates and
 ``--seconds`` worth of packets at its rate; the sensor's last `stats`
 record gives the kernel's received and dropped counts. A rate passes when
 fewer than 0.1 % of the packets the kernel received were dropped; the
-first failing rate ends the climb for that capture path.
+first failing rate ends the climb for that capture path. ``--flow-only``
+runs the sensor without handshake parsing, where the Python layers have
+little to do and the capture path's own cost shows.
 
     python benchmarks/live_rates.py --make-if-missing            # needs root, tcpreplay
     python benchmarks/live_rates.py --paths afpacket --rates 50000,100000 --seconds 3
@@ -68,9 +70,10 @@ def live_has_workers() -> bool:
     return "--workers" in out
 
 
-def start_sensor(net: VethPair, out: Path, path: str, workers: int) -> subprocess.Popen:
+def start_sensor(net: VethPair, out: Path, config: Path, path: str,
+                 workers: int) -> subprocess.Popen:
     argv = [sys.executable, "-m", "engine.cli", "live", "-i", net.client_if, "-o", out,
-            "--capture", path, "--stats-interval", "0.5", "--quiet"]
+            "-c", config, "--capture", path, "--stats-interval", "0.5", "--quiet"]
     if workers > 1:
         argv += ["--workers", workers]
     sensor = net.popen(net.client_ns, argv, cwd=REPO, stdout=subprocess.DEVNULL,
@@ -110,11 +113,11 @@ def replay(net: VethPair, capture: Path, pps: int, packets: int) -> tuple[int, f
     return int(sent.group(1)), float(rated.group(2)), float(rated.group(1))
 
 
-def measure(net: VethPair, capture: Path, path: str, workers: int, pps: int,
+def measure(net: VethPair, capture: Path, config: Path, path: str, workers: int, pps: int,
             seconds: float) -> Step:
     with tempfile.TemporaryDirectory(prefix="live-rates-") as tmp:
         out = Path(tmp)
-        sensor = start_sensor(net, out, path, workers)
+        sensor = start_sensor(net, out, config, path, workers)
         try:
             sent, pps_sent, mbps_sent = replay(net, capture, pps, int(pps * seconds))
             time.sleep(1.0)             # the last ring blocks retire and are read
@@ -136,6 +139,9 @@ def main(argv=None) -> int:
     ap.add_argument("--rates", default=",".join(map(str, DEFAULT_RATES)),
                     help="packets per second to try, in increasing order")
     ap.add_argument("--seconds", type=float, default=4.0, help="replay length of each step")
+    ap.add_argument("--flow-only", action="store_true",
+                    help="run the sensor with [core] capture_handshakes = false: flows only, "
+                         "no handshake parsing, so the capture path's own cost shows")
     args = ap.parse_args(argv)
 
     if shutil.which("tcpreplay") is None:
@@ -152,25 +158,35 @@ def main(argv=None) -> int:
     rates = [int(r) for r in args.rates.split(",")]
 
     best = {}
-    with VethPair() as net:
+    paths = args.paths.split(",")
+    with tempfile.TemporaryDirectory(prefix="live-rates-conf-") as conf_dir, VethPair() as net:
+        config = Path(conf_dir) / "exfilwatch.toml"
+        # flow-only: the core keeps flows and nothing else, so the capture path shows
+        config.write_text("[core]\ncapture_handshakes = false\n" if args.flow_only else "")
         for dev, ns in ((net.client_if, net.client_ns), (net.server_if, net.server_ns)):
             # the corpus has tagged full-size frames; no frame may be refused by the veth
             subprocess.run(["ip", "-n", ns, "link", "set", dev, "mtu", "9000"], check=True)
-        for path in args.paths.split(","):
-            for w in workers:
-                for pps in rates:
-                    step = measure(net, args.capture, path, w, pps, args.seconds)
+        for w in workers:
+            climbing = list(paths)
+            # the paths take turns at each rate, so that load from elsewhere
+            # on the machine falls on both alike
+            for pps in rates:
+                for path in list(climbing):
+                    step = measure(net, args.capture, config, path, w, pps, args.seconds)
                     print(f"{path:8} workers={w} asked {pps:>7,} pps  sent {step.pps_sent:>9,.0f} "
                           f"pps  kernel received {step.kernel_packets:>9,} dropped "
                           f"{step.kernel_drops:>8,} ({100 * step.drop_ratio:.3f} %)  "
                           f"read {step.packets_read:>9,}  {'ok' if step.passed else 'DROPS'}",
                           flush=True)
-                    if not step.passed:
-                        break
-                    best[path, w] = step
+                    if step.passed:
+                        best[path, w] = step
+                    else:
+                        climbing.remove(path)
+                if not climbing:
+                    break
     print("\n| capture path | workers | highest rate with < 0.1 % kernel drops |")
     print("|---|---|---|")
-    for path in args.paths.split(","):
+    for path in paths:
         for w in workers:
             step = best.get((path, w))
             rate = (f"{step.pps_sent:,.0f} packets/s ({step.mbps_sent:,.0f} Mbit/s)"
