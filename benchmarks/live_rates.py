@@ -157,7 +157,7 @@ def main(argv=None) -> int:
         workers = [1]
     rates = [int(r) for r in args.rates.split(",")]
 
-    best = {}
+    best, first_drops = {}, {}
     paths = args.paths.split(",")
     with tempfile.TemporaryDirectory(prefix="live-rates-conf-") as conf_dir, VethPair() as net:
         config = Path(conf_dir) / "exfilwatch.toml"
@@ -178,20 +178,24 @@ def main(argv=None) -> int:
                           f"{step.kernel_drops:>8,} ({100 * step.drop_ratio:.3f} %)  "
                           f"read {step.packets_read:>9,}  {'ok' if step.passed else 'DROPS'}",
                           flush=True)
-                    if step.passed:
-                        best[path, w] = step
-                    else:
+                    if not step.passed:
                         climbing.remove(path)
+                        first_drops[path, w] = step
+                    elif (path, w) not in best or step.pps_sent > best[path, w].pps_sent:
+                        best[path, w] = step
                 if not climbing:
                     break
-    print("\n| capture path | workers | highest rate with < 0.1 % kernel drops |")
-    print("|---|---|---|")
+    print("\n| capture path | workers | highest rate with < 0.1 % kernel drops | first drops |")
+    print("|---|---|---|---|")
     for path in paths:
         for w in workers:
             step = best.get((path, w))
             rate = (f"{step.pps_sent:,.0f} packets/s ({step.mbps_sent:,.0f} Mbit/s)"
                     if step else f"below {rates[0]:,} packets/s")
-            print(f"| {path} | {w} | {rate} |")
+            drops = first_drops.get((path, w))
+            limit = (f"{100 * drops.drop_ratio:.1f} % at {drops.pps_sent:,.0f} packets/s" if drops
+                     else "none at any rate tried")
+            print(f"| {path} | {w} | {rate} | {limit} |")
     return 0
 
 
