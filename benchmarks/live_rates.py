@@ -22,6 +22,7 @@ from __future__ import annotations
 
 import argparse
 import json
+import os
 import re
 import shutil
 import signal
@@ -54,6 +55,11 @@ class Step:
     kernel_packets: int
     kernel_drops: int
     packets_read: int
+    cpu_s: float            # the sensor's user + system CPU time while the replay ran
+
+    @property
+    def cpu_us_per_packet(self) -> float:
+        return 1e6 * self.cpu_s / self.packets_read if self.packets_read else 0.0
 
     @property
     def drop_ratio(self) -> float:
@@ -119,14 +125,22 @@ def measure(net: VethPair, capture: Path, config: Path, path: str, workers: int,
         out = Path(tmp)
         sensor = start_sensor(net, out, config, path, workers)
         try:
+            cpu_at_start = cpu_seconds(sensor.pid)
             sent, pps_sent, mbps_sent = replay(net, capture, pps, int(pps * seconds))
             time.sleep(1.0)             # the last ring blocks retire and are read
+            cpu_s = cpu_seconds(sensor.pid) - cpu_at_start
         finally:
             sensor.send_signal(signal.SIGTERM)
             sensor.communicate(timeout=120)
         stats = last_stats(out) or {}
     return Step(path, workers, pps, pps_sent, mbps_sent, sent, stats.get("kernel_packets", 0),
-                stats.get("kernel_drops", 0), stats.get("packets_read", 0))
+                stats.get("kernel_drops", 0), stats.get("packets_read", 0), cpu_s)
+
+
+def cpu_seconds(pid: int) -> float:
+    """User + system CPU time of a process (`ip netns exec` execs it: same pid)."""
+    fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
+    return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
 
 
 def main(argv=None) -> int:
@@ -176,7 +190,8 @@ def main(argv=None) -> int:
                     print(f"{path:8} workers={w} asked {pps:>7,} pps  sent {step.pps_sent:>9,.0f} "
                           f"pps  kernel received {step.kernel_packets:>9,} dropped "
                           f"{step.kernel_drops:>8,} ({100 * step.drop_ratio:.3f} %)  "
-                          f"read {step.packets_read:>9,}  {'ok' if step.passed else 'DROPS'}",
+                          f"read {step.packets_read:>9,}  CPU {step.cpu_us_per_packet:.1f} us/packet  "
+                          f"{'ok' if step.passed else 'DROPS'}",
                           flush=True)
                     if not step.passed:
                         climbing.remove(path)
@@ -185,17 +200,19 @@ def main(argv=None) -> int:
                         best[path, w] = step
                 if not climbing:
                     break
-    print("\n| capture path | workers | highest rate with < 0.1 % kernel drops | first drops |")
-    print("|---|---|---|---|")
+    print("\n| capture path | workers | highest rate with < 0.1 % kernel drops | sensor CPU there "
+          "| first drops |")
+    print("|---|---|---|---|---|")
     for path in paths:
         for w in workers:
             step = best.get((path, w))
             rate = (f"{step.pps_sent:,.0f} packets/s ({step.mbps_sent:,.0f} Mbit/s)"
                     if step else f"below {rates[0]:,} packets/s")
+            cpu = f"{step.cpu_us_per_packet:.1f} us/packet" if step else "-"
             drops = first_drops.get((path, w))
             limit = (f"{100 * drops.drop_ratio:.1f} % at {drops.pps_sent:,.0f} packets/s" if drops
                      else "none at any rate tried")
-            print(f"| {path} | {w} | {rate} | {limit} |")
+            print(f"| {path} | {w} | {rate} | {cpu} | {limit} |")
     return 0
 
 
