@@ -34,7 +34,7 @@ __all__ = ["AfPacketHandle", "RingGeometry", "ring_geometry", "open_afpacket"]
 log = logging.getLogger(__name__)
 
 _MIN_BLOCK = 128 << 10          # a block holds many packets: fewer hand-overs
-_MAX_BLOCK = 4 << 20            # larger blocks hold packets back longer when busy
+_MAX_BLOCK = 1 << 20            # larger blocks hold packets back longer when busy
 _FRAME_OVERHEAD = 128           # tpacket3_hdr + sockaddr_ll + alignment, rounded up
 _PACKET_FANOUT_HASH = 0
 _PACKET_FANOUT_FLAG_DEFRAG = 0x8000

@@ -206,7 +206,7 @@ def test_kernel_drops_of_a_throttled_consumer_reach_the_stats_record(net, tmp_pa
 
 def test_ring_geometry_fits_the_buffer_and_the_snap_length():
     g = ring_geometry(64, 262144)
-    assert g.size == 64 << 20 and g.block_size == 4 << 20
+    assert g.size == 64 << 20 and g.block_size == 1 << 20
     g = ring_geometry(1, 256)
     assert (g.block_size, g.block_nr) == (128 << 10, 8)
     g = ring_geometry(1, 262144)            # one packet of snaplen fits in a block
