@@ -24,6 +24,7 @@ import errno
 import logging
 import os
 import struct
+import tempfile
 from dataclasses import dataclass
 
 from .capture import Batch, batch_arrays
@@ -77,11 +78,29 @@ def _compile_filter(expr: str | None, dlt: int, snaplen: int) -> bytes:
     still cuts packets to ``snaplen``, which is how AF_PACKET snaps."""
     import pcapy
 
-    try:
-        program = pcapy.compile(dlt, snaplen, expr or "", 1, 0)
-    except pcapy.PcapError as exc:
-        raise CaptureError(f"The BPF filter {expr!r} is not valid: {exc}.") from exc
+    if expr:
+        _check_filter(expr, dlt)
+    program = pcapy.compile(dlt, snaplen, expr or "", 1, 0)
     return b"".join(struct.pack("=HBBI", *insn) for insn in program.get_bpf())
+
+
+def _check_filter(expr: str, dlt: int) -> None:
+    """Raise CaptureError when libpcap refuses ``expr``. pcapy.compile() reads
+    libpcap's error text after freeing it (AddressSanitizer sees it), so
+    the expression is tried first on a savefile handle of the same link
+    type, whose setfilter() reports errors safely."""
+    import pcapy
+
+    with tempfile.NamedTemporaryFile(suffix=".pcap") as header:
+        header.write(struct.pack("=IHHiIII", 0xA1B2C3D4, 2, 4, 0, 0, 65535, dlt))
+        header.flush()
+        handle = pcapy.open_offline(header.name)
+        try:
+            handle.setfilter(expr)
+        except pcapy.PcapError as exc:
+            raise CaptureError(f"The BPF filter {expr!r} is not valid: {exc}.") from exc
+        finally:
+            handle.close()
 
 
 class AfPacketHandle:
