@@ -35,7 +35,7 @@ __all__ = ["AfPacketHandle", "RingGeometry", "ring_geometry", "open_afpacket"]
 log = logging.getLogger(__name__)
 
 _MIN_BLOCK = 128 << 10          # a block holds many packets: fewer hand-overs
-_MAX_BLOCK = 1 << 20            # larger blocks hold packets back longer when busy
+_MAX_BLOCK = 1 << 20            # smaller blocks: finer hand-over, less held by a batch
 _FRAME_OVERHEAD = 128           # tpacket3_hdr + sockaddr_ll + alignment, rounded up
 _PACKET_FANOUT_HASH = 0
 _PACKET_FANOUT_FLAG_DEFRAG = 0x8000
@@ -61,8 +61,9 @@ class RingGeometry:
 
 
 def ring_geometry(buffer_mb: int, snaplen: int) -> RingGeometry:
-    """At least eight blocks in ``buffer_mb`` MiB, each of which can hold a
-    packet of ``snaplen`` bytes."""
+    """``buffer_mb`` MiB of blocks: 128 KiB, doubled up to 1 MiB while the
+    buffer still holds sixteen, and doubled further until one packet of
+    ``snaplen`` bytes fits."""
     total = buffer_mb << 20
     block = _MIN_BLOCK
     while block < _MAX_BLOCK and block * 16 <= total:
