@@ -1,6 +1,7 @@
 #!/usr/bin/env bash
 # Installs the peers compare.py measures against: Suricata 7 from Debian
-# bookworm-backports (bookworm itself ships 6.0) and nfstream into a venv.
+# bookworm-backports (bookworm itself ships 6.0) and nfstream into a venv;
+# and tcpreplay, which live_rates.py replays the benchmark capture with.
 # Idempotent; needs root for apt.  Usage: benchmarks/install_peers.sh [VENV]
 set -euo pipefail
 VENV=${1:-.venv}
@@ -15,6 +16,11 @@ if ! suricata -V 2>/dev/null | grep -q "version 7\."; then
     DEBIAN_FRONTEND=noninteractive apt-get install -y -q -t bookworm-backports suricata
 fi
 suricata -V
+
+if ! command -v tcpreplay >/dev/null; then
+    DEBIAN_FRONTEND=noninteractive apt-get install -y -q --no-install-recommends tcpreplay
+fi
+tcpreplay --version | head -1
 
 "$VENV/bin/python" -m pip install -q nfstream
 "$VENV/bin/python" -c "import nfstream; print('nfstream', nfstream.__version__)"

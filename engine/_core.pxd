@@ -520,3 +520,126 @@ cdef struct SshRecord:
     SshSpan lists[10]          # SSH_KEXINIT_NAMELISTS
     bint first_kex_packet_follows
     uint32_t reserved
+
+# ------------------------------------------------- AF_PACKET TPACKET_V3 ring
+# The kernel's side of the capture ring read by _afpacket.pxi: only the
+# fields and constants that file uses.
+cdef extern from "<linux/if_packet.h>" nogil:
+    struct tpacket_req3:
+        unsigned int tp_block_size
+        unsigned int tp_block_nr
+        unsigned int tp_frame_size
+        unsigned int tp_frame_nr
+        unsigned int tp_retire_blk_tov
+        unsigned int tp_sizeof_priv
+        unsigned int tp_feature_req_word
+    struct tpacket_hdr_v1:
+        uint32_t block_status
+        uint32_t num_pkts
+        uint32_t offset_to_first_pkt
+    union tpacket_bd_header_u:
+        tpacket_hdr_v1 bh1
+    struct tpacket_block_desc:
+        tpacket_bd_header_u hdr
+    struct tpacket3_hdr:
+        uint32_t tp_next_offset
+        uint32_t tp_sec
+        uint32_t tp_nsec
+        uint32_t tp_snaplen
+        uint32_t tp_len
+        uint32_t tp_status
+        uint16_t tp_mac
+    struct tpacket_stats_v3:
+        unsigned int tp_packets
+        unsigned int tp_drops
+        unsigned int tp_freeze_q_cnt
+    struct sockaddr_ll:
+        unsigned short sll_family
+        unsigned short sll_protocol
+        int sll_ifindex
+        unsigned char sll_pkttype
+    struct packet_mreq:
+        int mr_ifindex
+        unsigned short mr_type
+    enum:
+        PACKET_ADD_MEMBERSHIP
+        PACKET_RX_RING
+        PACKET_STATISTICS
+        PACKET_VERSION
+        PACKET_FANOUT
+        PACKET_FANOUT_HASH
+        PACKET_FANOUT_FLAG_DEFRAG
+        PACKET_MR_PROMISC
+        PACKET_OUTGOING
+        TPACKET_V3
+        TP_STATUS_KERNEL
+        TP_STATUS_USER
+        TP_STATUS_VLAN_VALID
+        TPACKET_ALIGNMENT
+    size_t TPACKET_ALIGN(size_t x)
+
+cdef extern from "<linux/filter.h>" nogil:
+    struct sock_filter:
+        uint16_t code
+        uint8_t jt
+        uint8_t jf
+        uint32_t k
+    struct sock_fprog:
+        unsigned short len
+        sock_filter *filter
+
+cdef extern from "<linux/if_ether.h>" nogil:
+    enum:
+        ETH_P_ALL
+
+cdef extern from "<net/if.h>" nogil:
+    enum:
+        IFNAMSIZ
+        IFF_UP
+    struct sockaddr:
+        unsigned short sa_family
+    struct ifreq:
+        char ifr_name[16]
+        sockaddr ifr_hwaddr
+        short ifr_flags
+    unsigned int if_nametoindex(const char *ifname)
+
+cdef extern from "<sys/socket.h>" nogil:
+    enum:
+        AF_PACKET
+        SOCK_RAW
+        SOCK_CLOEXEC
+        SOL_PACKET
+        SOL_SOCKET
+        SO_ATTACH_FILTER
+    ctypedef unsigned int socklen_t
+    int socket(int domain, int type, int protocol)
+    int bind(int fd, const sockaddr *addr, socklen_t len)
+    int setsockopt(int fd, int level, int name, const void *val, socklen_t len)
+    int getsockopt(int fd, int level, int name, void *val, socklen_t *len)
+
+cdef extern from "<sys/ioctl.h>" nogil:
+    enum:
+        SIOCGIFHWADDR
+        SIOCGIFFLAGS
+    int ioctl(int fd, unsigned long request, ...)
+
+cdef extern from "<poll.h>" nogil:
+    struct pollfd:
+        int fd
+        short events
+        short revents
+    enum:
+        POLLIN
+        POLLERR
+    int poll(pollfd *fds, unsigned long nfds, int timeout)
+
+cdef extern from "<arpa/inet.h>" nogil:
+    uint16_t htons(uint16_t v)
+
+# acquire/release ordering on the ring's block status words, shared with the kernel
+cdef extern from *:
+    uint32_t __atomic_load_n(uint32_t *p, int order) nogil
+    void __atomic_store_n(uint32_t *p, uint32_t v, int order) nogil
+    int __ATOMIC_ACQUIRE
+    int __ATOMIC_RELEASE

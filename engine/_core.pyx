@@ -8,6 +8,7 @@ from .records import (FlowRecord, HalfCapture, HandshakeRecord, Ja4sshRecord, HA
                       HALF_FLAG_NAMES)
 
 include "_capfile.pxi"
+include "_afpacket.pxi"
 include "_decode.pxi"
 include "_frag.pxi"
 include "_flows.pxi"

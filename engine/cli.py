@@ -11,7 +11,7 @@ from . import __version__
 from .report import cli as report_cli
 from .config import CoreConfig
 from . import live_command
-from .live import LiveOptions
+from .live import CAPTURE_PATHS, LiveOptions
 from .errors import ConfigError
 from .settings import load_settings, render_settings
 from .sinks.fanout import OUTPUT_FORMATS
@@ -73,7 +73,8 @@ def build_parser() -> argparse.ArgumentParser:
     lp = sub.add_parser(
         "live",
         help="capture from interfaces and write EVE JSON or Zeek logs",
-        description="Capture from network interfaces with libpcap and write DIR/eve.json "
+        description="Capture from network interfaces (libpcap, or the kernel's AF_PACKET "
+                    "ring with --capture afpacket) and write DIR/eve.json "
                     "(or the Zeek logs --format names) as replay does, plus `stats` records "
                     "every --stats-interval seconds with the kernel's received and dropped "
                     "packet counts (per worker and in total with --workers). SIGINT or SIGTERM stops the capture: every open "
@@ -98,6 +99,10 @@ def build_parser() -> argparse.ArgumentParser:
     lp.add_argument("--buffer-mb", type=_positive_int, default=live_defaults.buffer_mb,
                     metavar="N", help="kernel capture buffer in MiB "
                                       f"(default {live_defaults.buffer_mb})")
+    lp.add_argument("--capture", choices=CAPTURE_PATHS, default=live_defaults.capture,
+                    help="pcap: libpcap copies each packet out of the kernel; afpacket: the core "
+                         "reads the kernel's AF_PACKET ring in place, for high rates "
+                         f"(default {live_defaults.capture})")
     lp.add_argument("--stats-interval", type=_positive_float, metavar="SECONDS",
                     default=live_defaults.stats_interval_s,
                     help=f"write a stats record this often (default {live_defaults.stats_interval_s:g})")

@@ -33,6 +33,7 @@ import threading
 import time
 from dataclasses import dataclass
 
+from .afpacket import open_afpacket
 from .capture import batch_arrays, dlt_to_linktype, libpcap_batch
 from .collector import Collector, LiveResult
 from .config import CoreConfig
@@ -40,12 +41,15 @@ from .errors import CaptureError
 from .pipeline import SensorPipeline
 from .settings import Settings
 
-__all__ = ["LiveOptions", "LiveResult", "LiveHandle", "CaptureLoop", "open_interface",
-           "open_spare", "run_live"]
+__all__ = ["CAPTURE_PATHS", "LiveOptions", "LiveResult", "LiveHandle", "CaptureLoop",
+           "open_interface", "open_spare", "run_live"]
 
 log = logging.getLogger(__name__)
 
 MATCH_NOTHING = "less 1"       # BPF: frames of at most one byte, i.e. none
+#: "pcap": libpcap through pcapy-ng; "afpacket": the core reads the kernel's
+#: AF_PACKET ring in place (engine/afpacket.py)
+CAPTURE_PATHS = ("pcap", "afpacket")
 
 # pcap_activate() results (pcap/pcap.h) -> what the operator should read
 _ACTIVATE_ERRORS = {
@@ -72,8 +76,14 @@ class LiveOptions:
     stats_interval_s: float = 60.0     # a `stats` record this often (wall clock)
     # PACKET_FANOUT_HASH group the handle joins (fan-out workers); None: no fanout
     fanout_group: int | None = None
+    capture: str = "pcap"              # one of CAPTURE_PATHS
 
     def __post_init__(self):
+        if self.capture not in CAPTURE_PATHS:
+            raise ValueError(f"capture must be one of {', '.join(CAPTURE_PATHS)}, "
+                             f"not {self.capture!r}.")
+        if self.fanout_group is not None and not 0 <= self.fanout_group <= 0xFFFF:
+            raise ValueError(f"fanout_group must be between 0 and 65535, not {self.fanout_group}.")
         for name in ("snaplen", "buffer_mb", "timeout_ms", "batch_size"):
             if getattr(self, name) < 1:
                 raise ValueError(f"{name} must be a positive integer, not {getattr(self, name)}.")
@@ -139,6 +149,8 @@ def open_interface(options: LiveOptions) -> LiveHandle:
     """Open and activate a capture handle on ``options.interface`` with the
     BPF filter applied. Raises CaptureError with a sentence naming the
     interface (unknown, down, no permission) or the filter (invalid)."""
+    if options.capture == "afpacket":
+        return open_afpacket(options)
     import pcapy
 
     iface = options.interface

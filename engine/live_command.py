@@ -56,7 +56,7 @@ def run(args, settings, reload_settings) -> int:
     signal.signal(signal.SIGHUP, lambda signum, frame: reload.set())
     identity = lookup_user(args.user) if args.user else None
     options = [LiveOptions(iface, bpf=args.bpf, snaplen=args.snaplen, buffer_mb=args.buffer_mb,
-                           stats_interval_s=args.stats_interval)
+                           stats_interval_s=args.stats_interval, capture=args.capture)
                for iface in dict.fromkeys(args.interface)]
     try:
         spares = RESTART_SPARES if identity is not None and args.workers > 1 else 0

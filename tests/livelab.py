@@ -79,14 +79,35 @@ class Lab:
             assert time.monotonic() < deadline, f"timed out waiting for {what}"
             time.sleep(0.05)
 
-    def stop(self) -> tuple:
-        self.sensor.send_signal(signal.SIGTERM)
+    def add_sensor(self, out: Path, *args) -> subprocess.Popen:
+        """`exfilwatch live` on the client's veth end (stats every 0.2 s,
+        filter on the server port, the lab's config, plus ``args``) writing
+        into ``out``, returned once its first stats record says its handles
+        are open and reading. The lab's own sensor is the first of them."""
+        sensor = self.net.popen(self.net.client_ns,
+                                [sys.executable, "-m", "engine.cli", "live", "-i",
+                                 self.net.client_if, "-o", out, "-c", self.config,
+                                 "--stats-interval", "0.2", "--quiet", "--bpf",
+                                 f"tcp port {PORT}", *args],
+                                cwd=REPO, stdout=subprocess.PIPE, stderr=subprocess.PIPE)
+        self.procs.append(sensor)
+        deadline = time.monotonic() + 20
+        while not any(e["event_type"] == "stats" for e in read_eve(out / "eve.json")):
+            assert sensor.poll() is None, sensor.communicate()[1].decode()
+            assert time.monotonic() < deadline, "timed out waiting for the first stats record"
+            time.sleep(0.05)
+        return sensor
+
+    def stop(self, sensor=None) -> tuple:
+        """SIGTERM to a sensor (the lab's by default); its exit status and stderr."""
+        sensor = sensor or self.sensor
+        sensor.send_signal(signal.SIGTERM)
         try:
-            _, err = self.sensor.communicate(timeout=40)
+            _, err = sensor.communicate(timeout=40)
         except subprocess.TimeoutExpired:
-            self.sensor.kill()
+            sensor.kill()
             pytest.fail("exfilwatch live did not stop within 40 s of SIGTERM")
-        return self.sensor.returncode, err.decode()
+        return sensor.returncode, err.decode()
 
 
 @contextlib.contextmanager
@@ -114,16 +135,8 @@ def sensor_lab(tmp_path: Path, config: str = "", args=(), out: Path | None = Non
                                                SERVER_ADDR, PORT])
             procs.append(server)
             wait_for_port(net, SERVER_ADDR, PORT)
-            sensor = net.popen(net.client_ns,
-                               [sys.executable, "-m", "engine.cli", "live", "-i", net.client_if,
-                                *(a for i in interfaces for a in ("-i", i)), "-o", out, "-c", config_path, "--stats-interval", "0.2",
-                                "--quiet", "--bpf", f"tcp port {PORT}", *args],
-                               cwd=REPO, stdout=subprocess.PIPE, stderr=subprocess.PIPE)
-            procs.append(sensor)
-            lab = Lab(net, sensor, out, config_path, (cert, key), procs)
-            # the first stats record says the handles are open and reading
-            lab.wait_for(lambda ev: any(e["event_type"] == "stats" for e in ev),
-                         "the first stats record", timeout_s=20)
+            lab = Lab(net, None, out, config_path, (cert, key), procs)
+            lab.sensor = lab.add_sensor(out, *(a for i in interfaces for a in ("-i", i)), *args)
             yield lab
         finally:
             for p in reversed(procs):

@@ -16,12 +16,14 @@ from livelab import REPO, SNI, PORT, client_flows, sensor_lab, totals
 from netns import CLIENT_ADDR, SERVER_ADDR
 
 WORKERS = [1, 2, 4]
+CAPTURE_PATHS = ["pcap", "afpacket"]
 
 
+@pytest.mark.parametrize("capture", CAPTURE_PATHS)
 @pytest.mark.parametrize("workers", WORKERS)
-def test_live_tls_upload_gives_flow_tls_x509_stats_and_alert(tmp_path, workers):
+def test_live_tls_upload_gives_flow_tls_x509_stats_and_alert(tmp_path, workers, capture):
     nbytes = 5_000_000
-    with sensor_lab(tmp_path, args=["--workers", workers]) as lab:
+    with sensor_lab(tmp_path, args=["--workers", workers, "--capture", capture]) as lab:
         client_port = lab.upload_done(nbytes)
         # stopped at once: the packets still in the kernel ring are read before the flush
         rc, err = lab.stop()
