@@ -1,0 +1,133 @@
+"""The pure-Python twin of the handshake parsers (engine/parsers_py) gives
+the same records as the compiled core (engine/_tls.pxi, engine/_ssh.pxi):
+on every TLS, SSH and QUIC handshake of the shared corpus and of pcaps/,
+and on mutations of them (truncation at every offset, length fields set to
+their extremes at every offset, seeded random byte flips)."""
+import functools
+import importlib
+import os
+import random
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+from engine import parsers, parsers_py
+from engine.handshake import SshSession, TlsSession
+
+from corpus import pipeline_records, reference_cases
+from twin import CORE, PURE, Twin, extremes, flips, truncations
+
+REPO = Path(__file__).resolve().parent.parent
+DEMO_CAPTURES = sorted((REPO / "pcaps").glob("*.pcap*")) + \
+    sorted((REPO / "pcaps" / "scenarios").glob("*.pcap"))
+
+
+def _handshakes(captures):
+    for capture in captures:
+        for rec in pipeline_records(capture):
+            if isinstance(rec, (TlsSession, SshSession)):
+                yield rec.record
+
+
+@functools.lru_cache(maxsize=None)
+def corpus_twin() -> Twin:
+    """Both implementations over every handshake of the shared corpus."""
+    twin = Twin()
+    for record in _handshakes(capture for capture, _ in reference_cases()):
+        twin.check_handshake(record)
+    return twin
+
+
+def test_twin_agrees_on_every_handshake_of_the_corpus():
+    calls = corpus_twin().calls
+    # every parser met real traffic: TLS (hellos, both certificate forms),
+    # SSLv2 hellos, SSH and the hellos inside QUIC Initials
+    for name in ("split_tls_records", "parse_handshake_messages", "parse_client_hello",
+                 "parse_server_hello", "parse_certificate", "parse_sslv2_client_hello",
+                 "parse_ssh_stream", "quic_client_hello", "quic_server_hello"):
+        assert calls[name] > 0, name
+    assert calls["parse_client_hello"] >= 250 and calls["parse_ssh_stream"] >= 50
+
+
+def test_twin_agrees_on_the_demo_and_scenario_captures():
+    twin = Twin()
+    for record in _handshakes(DEMO_CAPTURES):
+        twin.check_handshake(record)
+    assert len(DEMO_CAPTURES) >= 14
+    assert twin.calls["parse_client_hello"] >= 20 and twin.calls["parse_ssh_stream"] >= 2
+    assert twin.calls["quic_client_hello"] >= 1
+
+
+def _samples(per_parser: int):
+    """(parser, options, input): the first distinct corpus inputs of each parser."""
+    for (name, *options), inputs in sorted(corpus_twin().inputs.items(), key=str):
+        for data in list(inputs)[:per_parser]:
+            yield name, tuple(options), data
+
+
+@pytest.mark.parametrize("mutate", ["truncations", "extremes"])
+def test_twin_agrees_on_corpus_inputs_cut_at_every_offset_and_with_extreme_lengths(mutate):
+    twin = Twin()
+    for name, options, sample in _samples(per_parser=2):
+        sample = sample[:2048]              # the headers and first entries are what vary
+        for data in (truncations if mutate == "truncations" else extremes)(sample):
+            twin.agree(name, data, *options)
+    assert sum(twin.calls.values()) > 5000
+
+
+def test_twin_agrees_on_seeded_random_mutations_fed_to_every_parser():
+    rng = random.Random(0x7c8)
+    twin = Twin()
+    names = sorted({(name, options) for name, options, _ in _samples(1)})
+    for _, _, sample in _samples(per_parser=6):
+        for data in flips(sample[:4096], rng, 60):
+            # any parser may be handed anything: feed each mutant to all of them
+            for name, options in names:
+                twin.agree(name, data, *options)
+    assert sum(twin.calls.values()) > 20000
+
+
+def test_twin_has_the_same_names_and_constants():
+    for name in ("TLS_STATUS_NAMES", "TLS_HRR_RANDOM", "SSH_STATUS_NAMES",
+                 "SSH_KEXINIT_LIST_NAMES"):
+        assert getattr(CORE, name) == getattr(PURE, name), name
+    for name in parsers_py.__all__:
+        assert callable(getattr(CORE, name)) or not callable(getattr(PURE, name)), name
+
+
+def test_twin_agrees_on_grease_for_every_16_bit_value():
+    assert [CORE.is_grease(v) for v in range(-1, 0x10001)] == \
+        [PURE.is_grease(v) for v in range(-1, 0x10001)]
+
+
+def test_facade_exports_one_implementation_chosen_by_the_environment(monkeypatch):
+    try:
+        for value, name in (("1", "pure"), ("yes", "pure"), ("", "core"), ("0", "core")):
+            monkeypatch.setenv("EXFILWATCH_PURE_PARSERS", value)
+            facade = importlib.reload(parsers)
+            expected = PURE if name == "pure" else CORE
+            assert facade.IMPLEMENTATION == name
+            assert facade.parse_client_hello is expected.parse_client_hello
+            assert facade.parse_ssh_stream is expected.parse_ssh_stream
+    finally:
+        monkeypatch.undo()
+        importlib.reload(parsers)
+
+
+def _replay(out: Path, pure: bool) -> bytes:
+    env = {k: v for k, v in os.environ.items() if k != "EXFILWATCH_PURE_PARSERS"}
+    if pure:
+        env["EXFILWATCH_PURE_PARSERS"] = "1"
+    # a process of its own: the facade reads the variable once, at import
+    subprocess.run([sys.executable, "-m", "engine.cli", "replay", "-q", "-o", str(out),
+                    *map(str, DEMO_CAPTURES)], env=env, check=True, capture_output=True)
+    return (out / "eve.json").read_bytes()
+
+
+def test_replay_with_the_pure_parsers_writes_the_same_eve_records(tmp_path):
+    core = _replay(tmp_path / "core", pure=False)
+    pure = _replay(tmp_path / "pure", pure=True)
+    assert core.count(b'"event_type":"tls"') >= 20 and b'"event_type":"ssh"' in core
+    assert pure == core
