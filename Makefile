@@ -31,7 +31,8 @@ PIP_PACKAGES := \
     certifi \
     "tldextract>=5.1" \
     "pytest>=7" \
-    "pytest-benchmark>=4"
+    "pytest-benchmark>=4" \
+    "hypothesis>=6.100"
 
 # Debian packages the tests drive as real peers, installed with apt-get when
 # missing (needs root, as CI and the sensor hosts have). One per line.

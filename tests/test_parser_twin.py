@@ -1,8 +1,10 @@
 """The pure-Python twin of the handshake parsers (engine/parsers_py) gives
 the same records as the compiled core (engine/_tls.pxi, engine/_ssh.pxi):
 on every TLS, SSH and QUIC handshake of the shared corpus and of pcaps/,
-and on mutations of them (truncation at every offset, length fields set to
-their extremes at every offset, seeded random byte flips)."""
+on mutations of them (truncation at every offset, length fields set to
+their extremes at every offset, seeded random byte flips), and on
+handshakes built field by field with lengths sometimes wrong (hypothesis,
+derandomized so that a run is reproducible)."""
 import functools
 import importlib
 import os
@@ -12,6 +14,9 @@ import sys
 from pathlib import Path
 
 import pytest
+from hypothesis import HealthCheck, given, settings
+
+import wire_strategies as wire
 
 from engine import parsers, parsers_py
 from engine.handshake import SshSession, TlsSession
@@ -87,6 +92,51 @@ def test_twin_agrees_on_seeded_random_mutations_fed_to_every_parser():
             for name, options in names:
                 twin.agree(name, data, *options)
     assert sum(twin.calls.values()) > 20000
+
+
+# derandomized, no example database: the same examples every run (CI
+# reproducible); no deadline, the machine is shared
+STRUCTURED = settings(max_examples=200, derandomize=True, database=None, deadline=None,
+                      suppress_health_check=[HealthCheck.too_slow])
+
+
+@STRUCTURED
+@given(wire.client_hellos())
+def test_twin_agrees_on_structured_client_hellos(body):
+    Twin().agree("parse_client_hello", body)
+
+
+@STRUCTURED
+@given(wire.server_hellos())
+def test_twin_agrees_on_structured_server_hellos(body):
+    Twin().agree("parse_server_hello", body)
+
+
+@STRUCTURED
+@given(wire.certificates(tls13=False), wire.certificates(tls13=True))
+def test_twin_agrees_on_structured_certificates(tls12, tls13):
+    twin = Twin()
+    for body in (tls12, tls13):
+        twin.agree("parse_certificate", body, False)
+        twin.agree("parse_certificate", body, True)
+
+
+@STRUCTURED
+@given(wire.sslv2_hellos())
+def test_twin_agrees_on_structured_sslv2_hellos(record):
+    Twin().agree("parse_sslv2_client_hello", record)
+
+
+@STRUCTURED
+@given(wire.tls_records())
+def test_twin_agrees_on_structured_record_streams(data):
+    Twin().check_tls_stream(data)
+
+
+@STRUCTURED
+@given(wire.ssh_streams())
+def test_twin_agrees_on_structured_ssh_streams(data):
+    Twin().agree("parse_ssh_stream", data)
 
 
 def test_twin_has_the_same_names_and_constants():
