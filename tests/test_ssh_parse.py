@@ -463,3 +463,16 @@ def test_conformance_with_suricata_ssh_records(parsers):
     assert rate >= 0.98
     unexplained = [m for m in mismatches if m[0] is None]
     assert not unexplained, "a disagreement with Suricata needs a verdict in DISAGREEMENT_VERDICTS"
+
+
+def test_stream_takes_any_buffer_like_the_tls_parsers_and_refuses_none(parsers):
+    # regression: parse_ssh_stream read its input through a typed memoryview,
+    # which took None as an empty direction ("no_banner") and refused byte
+    # buffers of another item format (array('b')) that the TLS parsers take
+    import array
+    want = parsers.parse_ssh_stream(V.OPENSSH_CLIENT_STREAM)
+    assert parsers.parse_ssh_stream(array.array("b", V.OPENSSH_CLIENT_STREAM)) == want
+    with pytest.raises(TypeError):
+        parsers.parse_ssh_stream(None)
+    with pytest.raises(BufferError):
+        parsers.parse_ssh_stream(memoryview(V.OPENSSH_CLIENT_STREAM)[::2])

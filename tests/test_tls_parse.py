@@ -330,3 +330,20 @@ def test_random_garbage_never_raises(parsers):
                   parsers.parse_sslv2_client_hello, parsers.parse_handshake_messages):
             f(data)
         parsers.parse_certificate(data, tls13=True)
+
+
+def test_record_splitter_takes_any_buffer_like_the_parsers_and_refuses_none(parsers):
+    # regression: split_tls_records read its input through a typed memoryview,
+    # which took None as empty input and refused byte buffers of another item
+    # format (array('b'), array('H')) that every other parser takes
+    import array
+    records = b"\x15\x03\x03\x00\x02\x02\x28" + b"\x16\x03\x03\x00\x04\x0e\x00\x00\x00"
+    want = (b"\x0e\x00\x00\x00", [(2, 40)], False)
+    assert parsers.split_tls_records(records) == want
+    for view in (array.array("b", records), array.array("H", records),
+                 memoryview(records)):
+        assert parsers.split_tls_records(view) == want
+    with pytest.raises(TypeError):
+        parsers.split_tls_records(None)
+    with pytest.raises(BufferError):
+        parsers.split_tls_records(memoryview(records)[::2])
