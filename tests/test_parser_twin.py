@@ -5,6 +5,7 @@ on mutations of them (truncation at every offset, length fields set to
 their extremes at every offset, seeded random byte flips), and on
 handshakes built field by field with lengths sometimes wrong (hypothesis,
 derandomized so that a run is reproducible)."""
+import array
 import functools
 import importlib
 import os
@@ -145,6 +146,24 @@ def test_twin_has_the_same_names_and_constants():
         assert getattr(CORE, name) == getattr(PURE, name), name
     for name in parsers_py.__all__:
         assert callable(getattr(CORE, name)) or not callable(getattr(PURE, name)), name
+
+
+def _outcome(module, name, arg):
+    try:
+        return getattr(module, name)(arg)
+    except Exception as exc:            # the exception's type is the outcome compared
+        return type(exc)
+
+
+def test_twin_takes_the_same_buffers_and_refuses_the_same_objects():
+    data = bytes.fromhex("16030300040e000000") + b"SSH-2.0-X\r\n"
+    arguments = [data, bytearray(data), memoryview(data), memoryview(b"xx" + data)[2:],
+                 array.array("b", data), array.array("H", data), b"",
+                 memoryview(data)[::2], None, "text", 12]
+    for name in parsers_py.__all__:
+        if name.islower() and name != "is_grease":
+            for arg in arguments:
+                assert _outcome(CORE, name, arg) == _outcome(PURE, name, arg), (name, arg)
 
 
 def test_twin_agrees_on_grease_for_every_16_bit_value():

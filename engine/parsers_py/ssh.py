@@ -6,6 +6,8 @@ never raises on the content of the input.
 """
 import struct
 
+from .buffer import byte_view
+
 SSH_STATUS_NAMES = (
     "ok", "no_banner", "banner_too_long", "truncated_banner", "bad_banner", "ssh1",
     "no_kexinit", "truncated_packet", "bad_packet_length", "bad_padding_length", "bad_kexinit",
@@ -162,5 +164,5 @@ def parse_ssh_stream(data) -> dict:
         "proto_version": None, "software_version": None, "comments": None,
         "packets_skipped": 0, "kexinit": None,
     }
-    record["status"] = _parse(bytes(memoryview(data).cast("B")), record)
+    record["status"] = _parse(bytes(byte_view(data)), record)
     return record

@@ -12,6 +12,8 @@ when there was none), with everything decoded up to it.
 """
 import struct
 
+from .buffer import byte_view
+
 TLS_STATUS_NAMES = (
     "ok", "truncated_version", "truncated_random", "truncated_session_id",
     "bad_session_id_length", "truncated_cipher_suites", "bad_cipher_suites_length",
@@ -69,11 +71,6 @@ def _u24(buf, pos) -> int:
 def _u16s(data) -> tuple:
     """Every complete big-endian 16-bit value of data, in order."""
     return struct.unpack_from(f">{len(data) // 2}H", data)
-
-
-def _view(data) -> memoryview:
-    """Any C-contiguous bytes-like object as unsigned bytes, not copied."""
-    return memoryview(data).cast("B")
 
 
 def is_grease(value) -> bool:
@@ -335,7 +332,7 @@ def parse_client_hello(body) -> dict:
     supported_groups, ec_point_formats, signature_algorithms,
     key_share_groups, psk_key_exchange_modes, has_pre_shared_key,
     has_early_data, has_ech, extensions_truncated, capped."""
-    buf = _view(body)
+    buf = byte_view(body)
     found = _Findings()
     hello = {
         "status": "ok", "legacy_version": None, "random": None, "session_id": None,
@@ -411,7 +408,7 @@ def parse_server_hello(body) -> dict:
     random, session_id, cipher_suite, compression_method (None when not
     reached), extensions, selected_version, alpn, key_share_group,
     is_hello_retry_request, extensions_truncated, capped."""
-    buf = _view(body)
+    buf = byte_view(body)
     found = _Findings()
     hello = {
         "status": "ok", "legacy_version": None, "random": None, "session_id": None,
@@ -469,7 +466,7 @@ def parse_certificate(body, tls13=False) -> dict:
     certificates (DER bytes in order, at most MAX_CERTS),
     certificates_dropped (well-formed entries past the cap). Zero-length
     entries are skipped with status "empty_certificate"."""
-    buf = _view(body)
+    buf = byte_view(body)
     found = _Findings()
     chain = {"status": "ok", "request_context": b"", "certificates": [],
              "certificates_dropped": 0}
@@ -554,7 +551,7 @@ def parse_sslv2_client_hello(record) -> dict:
     found = _Findings()
     hello = {"status": "ok", "legacy_version": None, "cipher_specs": [], "cipher_suites": [],
              "session_id": b"", "challenge": b"", "capped": False}
-    _sslv2_client_hello(_view(record), hello, found)
+    _sslv2_client_hello(byte_view(record), hello, found)
     hello["cipher_suites"] = [s for s in hello["cipher_specs"] if s <= 0xffff]
     hello["status"], hello["capped"] = found.status, found.capped
     return hello
@@ -568,7 +565,7 @@ def parse_handshake_messages(stream) -> tuple:
     Returns (messages, truncated, consumed) like the core: the complete
     messages in order, whether bytes are left that start a message not yet
     complete, and how many bytes the complete messages took."""
-    buf = _view(stream)
+    buf = byte_view(stream)
     n, pos = len(buf), 0
     messages = []
     while n - pos >= 4:
@@ -593,7 +590,7 @@ def split_tls_records(data) -> tuple:
 
     Same contract as the core's: application data ends the handshake, a
     record cut by the end of the data is taken up to the end."""
-    buf = _view(data)
+    buf = byte_view(data)
     n, pos = len(buf), 0
     handshake = bytearray()
     alerts = []
