@@ -85,7 +85,7 @@ clean:
 # in build/sanitize-fuzz/ (EXFILWATCH_SANITIZE=fuzz: ASan + UBSan + libFuzzer
 # coverage of the C code, atheris's asan_with_fuzzer.so preloaded); that is
 # the one that finds memory bugs, and needs clang (apt-get install clang).
-# `make fuzz-smoke` runs each target for 30 s (8 targets: ~5 min).
+# `make fuzz-smoke` runs each target for 30 s (9 targets: ~5 min).
 # Seeds come from pcaps/ and ../shared/corpus (fuzz/make_seeds.py ->
 # build/fuzz-seeds/); the growing corpus is kept in build/fuzz-corpus/,
 # crashes land in build/fuzz-crashes/<target>/: copy each into
