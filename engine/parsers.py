@@ -15,17 +15,13 @@ IMPLEMENTATION = "pure" if PURE else "core"
 # name -> module, for the differential tests and fuzz target that run both
 IMPLEMENTATIONS = {"core": _core, "pure": parsers_py}
 
-_chosen = IMPLEMENTATIONS[IMPLEMENTATION]
-
-TLS_STATUS_NAMES = _chosen.TLS_STATUS_NAMES
-TLS_HRR_RANDOM = _chosen.TLS_HRR_RANDOM
-SSH_STATUS_NAMES = _chosen.SSH_STATUS_NAMES
-SSH_KEXINIT_LIST_NAMES = _chosen.SSH_KEXINIT_LIST_NAMES
-parse_client_hello = _chosen.parse_client_hello
-parse_server_hello = _chosen.parse_server_hello
-parse_certificate = _chosen.parse_certificate
-parse_sslv2_client_hello = _chosen.parse_sslv2_client_hello
-parse_handshake_messages = _chosen.parse_handshake_messages
-split_tls_records = _chosen.split_tls_records
-is_grease = _chosen.is_grease
-parse_ssh_stream = _chosen.parse_ssh_stream
+if PURE:
+    from .parsers_py import (SSH_KEXINIT_LIST_NAMES, SSH_STATUS_NAMES, TLS_HRR_RANDOM,
+                             TLS_STATUS_NAMES, is_grease, parse_certificate, parse_client_hello,
+                             parse_handshake_messages, parse_server_hello,
+                             parse_sslv2_client_hello, parse_ssh_stream, split_tls_records)
+else:
+    from ._core import (SSH_KEXINIT_LIST_NAMES, SSH_STATUS_NAMES, TLS_HRR_RANDOM,
+                        TLS_STATUS_NAMES, is_grease, parse_certificate, parse_client_hello,
+                        parse_handshake_messages, parse_server_hello, parse_sslv2_client_hello,
+                        parse_ssh_stream, split_tls_records)

@@ -16,6 +16,7 @@ from pathlib import Path
 
 import pytest
 from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
 
 import wire_strategies as wire
 
@@ -101,43 +102,32 @@ STRUCTURED = settings(max_examples=200, derandomize=True, database=None, deadlin
                       suppress_health_check=[HealthCheck.too_slow])
 
 
+def _agree(name, *options):
+    return lambda twin, data: twin.agree(name, data, *options)
+
+
+STRUCTURED_CASES = {
+    "client_hello": (wire.client_hellos(), _agree("parse_client_hello")),
+    "server_hello": (wire.server_hellos(), _agree("parse_server_hello")),
+    "certificate_tls12": (wire.certificates(tls13=False), _agree("parse_certificate", False)),
+    "certificate_tls13": (wire.certificates(tls13=True), _agree("parse_certificate", True)),
+    # each form read as the other too: the negotiated version decides which is used
+    "certificate_tls12_as_tls13": (wire.certificates(tls13=False),
+                                   _agree("parse_certificate", True)),
+    "certificate_tls13_as_tls12": (wire.certificates(tls13=True),
+                                   _agree("parse_certificate", False)),
+    "sslv2_hello": (wire.sslv2_hellos(), _agree("parse_sslv2_client_hello")),
+    "tls_records": (wire.tls_records(), Twin.check_tls_stream),
+    "ssh_stream": (wire.ssh_streams(), _agree("parse_ssh_stream")),
+}
+
+
+@pytest.mark.parametrize("case", sorted(STRUCTURED_CASES))
 @STRUCTURED
-@given(wire.client_hellos())
-def test_twin_agrees_on_structured_client_hellos(body):
-    Twin().agree("parse_client_hello", body)
-
-
-@STRUCTURED
-@given(wire.server_hellos())
-def test_twin_agrees_on_structured_server_hellos(body):
-    Twin().agree("parse_server_hello", body)
-
-
-@STRUCTURED
-@given(wire.certificates(tls13=False), wire.certificates(tls13=True))
-def test_twin_agrees_on_structured_certificates(tls12, tls13):
-    twin = Twin()
-    for body in (tls12, tls13):
-        twin.agree("parse_certificate", body, False)
-        twin.agree("parse_certificate", body, True)
-
-
-@STRUCTURED
-@given(wire.sslv2_hellos())
-def test_twin_agrees_on_structured_sslv2_hellos(record):
-    Twin().agree("parse_sslv2_client_hello", record)
-
-
-@STRUCTURED
-@given(wire.tls_records())
-def test_twin_agrees_on_structured_record_streams(data):
-    Twin().check_tls_stream(data)
-
-
-@STRUCTURED
-@given(wire.ssh_streams())
-def test_twin_agrees_on_structured_ssh_streams(data):
-    Twin().agree("parse_ssh_stream", data)
+@given(data=st.data())
+def test_twin_agrees_on_structured_inputs(case, data):
+    strategy, check = STRUCTURED_CASES[case]
+    check(Twin(), data.draw(strategy))
 
 
 def test_twin_has_the_same_names_and_constants():

@@ -73,6 +73,19 @@ def _u16s(data) -> tuple:
     return struct.unpack_from(f">{len(data) // 2}H", data)
 
 
+def _block(buf, pos: int, width: int):
+    """The `len<width>` block at buf[pos] as (start, end, cut): end is clamped
+    to the data when the length runs past it (cut is then True); None when
+    the length field itself is cut short."""
+    n = len(buf)
+    if n - pos < width:
+        return None
+    start = pos + width
+    declared = int.from_bytes(buf[pos:start], "big")
+    cut = declared > n - start
+    return start, (n if cut else start + declared), cut
+
+
 def is_grease(value) -> bool:
     """True for the RFC 8701 GREASE values 0x0a0a, 0x1a1a, ... 0xfafa."""
     return 0 <= value <= 0xffff and (value & 0x0f0f) == 0x0a0a and (value >> 8) == (value & 0xff)
@@ -124,24 +137,41 @@ def _u8_list(data, target: list) -> bool:
     return declared == len(data) - 1 and declared != 0
 
 
+def _entries(data, head: int, width: int):
+    """Split `len<2> { head bytes, body len<width> bytes }*` filling the whole
+    of data (SNI, ALPN and key share lists have this shape).
+
+    Returns (entries, framed): every complete entry as (head, body) in
+    order, and whether the entries tile the data exactly (False when one runs
+    past the end). Whether len<2> itself is right is the caller's check."""
+    n, pos, entries = len(data), 2, []
+    if n < 2:
+        return entries, False
+    while pos < n:
+        if n - pos < head + width:
+            return entries, False
+        size = int.from_bytes(data[pos + head:pos + head + width], "big")
+        if size > n - pos - head - width:
+            return entries, False
+        body = pos + head + width
+        entries.append((data[pos:pos + head], data[body:body + size]))
+        pos = body + size
+    return entries, True
+
+
+def _prefix_is_length(data) -> bool:
+    return _u16(data, 0) == len(data) - 2
+
+
 def _names(data, most: int, target: list, found: _Findings) -> bool:
-    """ALPN ProtocolNameList: len<2> { ProtocolName len<1> bytes (non-empty) }*
+    """ALPN ProtocolNameList: len<2> { ProtocolName len<1> bytes (non-empty) }+
 
     Keeps the first `most` names (past them, found.capped); False when the
     list is malformed, empty, or has an empty name."""
-    n = len(data)
-    if n < 2:
-        return False
-    ok = _u16(data, 0) == n - 2 and n > 2
-    pos = 2
-    while pos < n:
-        size = data[pos]
-        if size > n - pos - 1:
-            return False
-        ok = ok and size != 0
-        found.keep(target, [bytes(data[pos + 1:pos + 1 + size])], most)
-        pos += 1 + size
-    return ok
+    entries, framed = _entries(data, 0, 1)
+    found.keep(target, [bytes(name) for _, name in entries], most)
+    return framed and _prefix_is_length(data) and len(data) > 2 \
+        and all(name for _, name in entries)
 
 
 # ---------------------------------------------------------------- ClientHello
@@ -149,39 +179,18 @@ def _names(data, most: int, target: list, found: _Findings) -> bool:
 def _sni(data, hello: dict) -> bool:
     """ServerNameList: len<2> { name_type<1>, HostName len<2> bytes }+;
     the first host_name (type 0) is kept, as latin-1 text."""
-    n = len(data)
-    if n < 2:
-        return False
-    ok = _u16(data, 0) == n - 2 and n > 2
-    pos = 2
-    while pos < n:
-        if n - pos < 3:
-            return False
-        size = _u16(data, pos + 1)
-        if size > n - pos - 3:
-            return False
-        if data[pos] == 0 and hello["sni"] is None:
-            hello["sni"] = bytes(data[pos + 3:pos + 3 + size]).decode("latin-1")
-        pos += 3 + size
-    return ok
+    entries, framed = _entries(data, 1, 2)
+    host_names = [name for name_type, name in entries if name_type[0] == 0]
+    if host_names and hello["sni"] is None:
+        hello["sni"] = bytes(host_names[0]).decode("latin-1")
+    return framed and _prefix_is_length(data) and len(data) > 2
 
 
 def _key_share_groups(data, target: list, found: _Findings) -> bool:
-    """client_shares: len<2> { group<2>, key_exchange len<2> bytes }*"""
-    n = len(data)
-    if n < 2:
-        return False
-    ok = _u16(data, 0) == n - 2
-    pos = 2
-    while pos < n:
-        if n - pos < 4:
-            return False
-        size = _u16(data, pos + 2)
-        if size > n - pos - 4:
-            return False
-        found.keep(target, (_u16(data, pos),))
-        pos += 4 + size
-    return ok
+    """client_shares: len<2> { group<2>, key_exchange len<2> bytes }* (may be empty)"""
+    entries, framed = _entries(data, 2, 2)
+    found.keep(target, [_u16(group, 0) for group, _ in entries])
+    return framed and _prefix_is_length(data)
 
 
 # extension type -> (decoder(data, hello, found) -> well formed, status when not)
@@ -224,17 +233,14 @@ def _extensions(buf, pos: int, hello: dict, found: _Findings, decode) -> None:
     is duplicate_extension (RFC 8446 4.2), except for GREASE types. A block
     running past the data is truncated_extensions; an entry running past a
     block that fits, bad_extension_length."""
-    n = len(buf)
-    if pos == n:
+    if pos == len(buf):
         return                              # no extensions block at all: allowed
-    if n - pos < 2:
+    block = _block(buf, pos, 2)
+    if block is None:
         hello["extensions_truncated"] = True
         found.problem("truncated_extensions")
         return
-    declared = _u16(buf, pos)
-    pos += 2
-    block_cut = declared > n - pos
-    end = n if block_cut else pos + declared
+    pos, end, block_cut = block
     overrun = "truncated_extensions" if block_cut else "bad_extension_length"
     seen = set()
     while pos < end:
@@ -253,7 +259,7 @@ def _extensions(buf, pos: int, hello: dict, found: _Findings, decode) -> None:
     if block_cut:
         hello["extensions_truncated"] = True
         found.problem("truncated_extensions")
-    elif end < n:
+    elif end < len(buf):
         found.problem("trailing_data")
 
 
@@ -292,35 +298,29 @@ def _client_hello(buf, hello: dict, found: _Findings) -> None:
     pos = _version_random_session_id(buf, hello, found)
     if pos is None:
         return
-    n = len(buf)
     # cipher_suites len<2..2^16-2>: the complete suites before a cut are kept
-    if n - pos < 2:
+    block = _block(buf, pos, 2)
+    if block is not None:
+        pos, end, cut = block
+        found.keep(hello["cipher_suites"], _u16s(buf[pos:end]))
+    if block is None or cut:
         found.problem("truncated_cipher_suites")
         return
-    declared = _u16(buf, pos)
-    pos += 2
-    found.keep(hello["cipher_suites"], _u16s(buf[pos:pos + declared]))
-    if declared > n - pos:
-        found.problem("truncated_cipher_suites")
-        return
-    if declared % 2:
+    if (end - pos) % 2:
         found.problem("bad_cipher_suites_length")
-    elif declared == 0:
+    elif end == pos:
         found.problem("empty_cipher_suites")
-    pos += declared
     # compression_methods len<1..2^8-1>
-    if n - pos < 1:
+    block = _block(buf, end, 1)
+    if block is not None:
+        pos, end, cut = block
+        hello["compression_methods"].extend(buf[pos:end])
+    if block is None or cut:
         found.problem("truncated_compression_methods")
         return
-    declared = buf[pos]
-    pos += 1
-    hello["compression_methods"].extend(buf[pos:pos + declared])
-    if declared > n - pos:
-        found.problem("truncated_compression_methods")
-        return
-    if declared == 0:
+    if end == pos:
         found.problem("empty_compression_methods")
-    _extensions(buf, pos + declared, hello, found, _client_extension)
+    _extensions(buf, end, hello, found, _client_extension)
 
 
 def parse_client_hello(body) -> dict:
@@ -426,14 +426,11 @@ def parse_server_hello(body) -> dict:
 
 def _certificate_list(buf, pos: int, tls13: bool, chain: dict, found: _Findings) -> None:
     """certificate_list len<3> { cert_data len<3> [, extensions len<2> (TLS 1.3)] }*"""
-    n = len(buf)
-    if n - pos < 3:
+    block = _block(buf, pos, 3)
+    if block is None:
         found.problem("truncated_certificate_list")
         return
-    declared = _u24(buf, pos)
-    pos += 3
-    list_cut = declared > n - pos
-    end = n if list_cut else pos + declared
+    pos, end, list_cut = block
     while pos < end:
         if end - pos < 3 or _u24(buf, pos) > end - pos - 3:
             found.problem("truncated_certificate" if list_cut else "bad_certificate_length")
@@ -454,7 +451,7 @@ def _certificate_list(buf, pos: int, tls13: bool, chain: dict, found: _Findings)
             pos += 2 + _u16(buf, pos)
     if list_cut:
         found.problem("truncated_certificate_list")
-    elif end < n:
+    elif end < len(buf):
         found.problem("trailing_data")
 
 
