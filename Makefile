@@ -9,7 +9,7 @@ CORE_SOURCES := $(wildcard engine/*.pyx engine/*.pxi engine/*.pxd) setup.py
 CORE_STAMP := $(VENV)/.core-built
 DEMO_OUT := out/demo
 
-.PHONY: all demo test bench clean env
+.PHONY: all demo test test-pure bench clean env
 
 all: env
 
@@ -65,6 +65,11 @@ demo: env
 
 test: env $(SYSTEM_STAMP)
 	$(BIN)/python -m pytest -q tests
+
+# the same suite with the Python layers on the pure-Python parser twin
+# (engine/parsers_py), as msgpack runs its tests against fallback.py too
+test-pure: env $(SYSTEM_STAMP)
+	EXFILWATCH_PURE_PARSERS=1 $(BIN)/python -m pytest -q tests
 
 bench: env
 	$(BIN)/python benchmarks/compare.py --make-if-missing
