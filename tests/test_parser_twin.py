@@ -134,8 +134,12 @@ def test_twin_has_the_same_names_and_constants():
     for name in ("TLS_STATUS_NAMES", "TLS_HRR_RANDOM", "SSH_STATUS_NAMES",
                  "SSH_KEXINIT_LIST_NAMES"):
         assert getattr(CORE, name) == getattr(PURE, name), name
+    # every name of the twin is one of the core's, of the same kind, and the
+    # facade exports it from the implementation it chose
+    chosen = parsers.IMPLEMENTATIONS[parsers.IMPLEMENTATION]
     for name in parsers_py.__all__:
-        assert callable(getattr(CORE, name)) or not callable(getattr(PURE, name)), name
+        assert callable(getattr(CORE, name)) == callable(getattr(PURE, name)), name
+        assert getattr(parsers, name) is getattr(chosen, name), name
 
 
 def _outcome(module, name, arg):
