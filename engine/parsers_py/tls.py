@@ -100,10 +100,9 @@ class _Findings:
         self.status = "ok"
         self.capped = False
 
-    def problem(self, status: str) -> str:
+    def problem(self, status: str) -> None:
         if self.status == "ok":
             self.status = status
-        return self.status
 
     def keep(self, target: list, values, cap: int = MAX_LIST) -> None:
         """Append values to target up to cap entries; the rest is counted as capped."""
