@@ -9,7 +9,7 @@ CORE_SOURCES := $(wildcard engine/*.pyx engine/*.pxi engine/*.pxd) setup.py
 CORE_STAMP := $(VENV)/.core-built
 DEMO_OUT := out/demo
 
-.PHONY: all demo test test-pure bench clean env
+.PHONY: all demo test bench clean env
 
 all: env
 
@@ -68,6 +68,7 @@ test: env $(SYSTEM_STAMP)
 
 # the same suite with the Python layers on the pure-Python parser twin
 # (engine/parsers_py), as msgpack runs its tests against fallback.py too
+.PHONY: test-pure
 test-pure: env $(SYSTEM_STAMP)
 	EXFILWATCH_PURE_PARSERS=1 $(BIN)/python -m pytest -q tests
 
