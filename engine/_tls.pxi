@@ -19,6 +19,7 @@
 from libc.stdint cimport uint8_t, uint16_t, uint32_t
 from libc.string cimport memset
 from cpython.buffer cimport PyObject_GetBuffer, PyBuffer_Release, PyBUF_SIMPLE
+from cpython.number cimport PyNumber_Index
 
 
 TLS_STATUS_NAMES = (
@@ -733,7 +734,11 @@ def parse_handshake_messages(stream):
 
 
 def is_grease(value):
-    """True for the RFC 8701 GREASE values 0x0a0a, 0x1a1a, ... 0xfafa."""
+    """True for the RFC 8701 GREASE values 0x0a0a, 0x1a1a, ... 0xfafa.
+
+    `value` is an integer (anything with __index__); TypeError otherwise: a
+    float is no TLS code point, and casting it would truncate it."""
+    value = PyNumber_Index(value)
     return 0 <= value <= 0xffff and _tls_is_grease(<uint16_t>value)
 
 

@@ -160,9 +160,11 @@ def test_twin_takes_the_same_buffers_and_refuses_the_same_objects():
                 assert _outcome(CORE, name, arg) == _outcome(PURE, name, arg), (name, arg)
 
 
-def test_twin_agrees_on_grease_for_every_16_bit_value():
+def test_twin_agrees_on_grease_for_every_16_bit_value_and_refuses_the_same_values():
     assert [CORE.is_grease(v) for v in range(-1, 0x10001)] == \
         [PURE.is_grease(v) for v in range(-1, 0x10001)]
+    for value in (2570.5, -1.5, 1e20, None, "a", True, 2 ** 70, -2 ** 70):
+        assert _outcome(CORE, "is_grease", value) == _outcome(PURE, "is_grease", value), value
 
 
 def test_facade_exports_one_implementation_chosen_by_the_environment(monkeypatch):

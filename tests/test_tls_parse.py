@@ -316,6 +316,15 @@ def test_grease_values(parsers, value, expected):
     assert parsers.is_grease(value) is expected
 
 
+def test_grease_takes_integers_only(parsers):
+    # regression: the core cast any number to uint16, so 2570.5 (0x0a0a + 0.5)
+    # counted as GREASE; found by comparing with the pure-Python twin
+    assert parsers.is_grease(True) is False and parsers.is_grease(-1) is False
+    for value in (2570.5, 2570.0, -1.5, None, "0a0a"):
+        with pytest.raises(TypeError):
+            parsers.is_grease(value)
+
+
 def test_random_garbage_never_raises(parsers):
     import random
     rng = random.Random(1048)

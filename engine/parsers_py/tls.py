@@ -10,6 +10,7 @@ Nothing here raises on the content of the input: a truncated or malformed
 message yields a record whose "status" names the first problem found ("ok"
 when there was none), with everything decoded up to it.
 """
+import operator
 import struct
 
 from .buffer import byte_view
@@ -87,7 +88,9 @@ def _block(buf, pos: int, width: int):
 
 
 def is_grease(value) -> bool:
-    """True for the RFC 8701 GREASE values 0x0a0a, 0x1a1a, ... 0xfafa."""
+    """True for the RFC 8701 GREASE values 0x0a0a, 0x1a1a, ... 0xfafa; TypeError
+    for a value that is not an integer."""
+    value = operator.index(value)
     return 0 <= value <= 0xffff and (value & 0x0f0f) == 0x0a0a and (value >> 8) == (value & 0xff)
 
 
