@@ -8,6 +8,7 @@ derandomized so that a run is reproducible)."""
 import array
 import functools
 import importlib
+import inspect
 import os
 import random
 import subprocess
@@ -140,6 +141,10 @@ def test_twin_has_the_same_names_and_constants():
     for name in parsers_py.__all__:
         assert callable(getattr(CORE, name)) == callable(getattr(PURE, name)), name
         assert getattr(parsers, name) is getattr(chosen, name), name
+        if callable(getattr(PURE, name)):     # same parameters, so keywords work on both
+            core, pure = (inspect.signature(getattr(m, name)).parameters for m in (CORE, PURE))
+            assert [(p.name, p.default) for p in core.values()] == \
+                [(p.name, p.default) for p in pure.values()], name
 
 
 def _outcome(module, name, arg):
