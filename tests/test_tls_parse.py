@@ -180,6 +180,23 @@ def test_client_hello_lists_past_the_cap_keep_the_first_entries(parsers):
     assert ch["capped"] and len(ch["extensions"]) == 512
 
 
+def test_client_hello_alpn_past_the_cap_keeps_the_first_64_names(parsers):
+    names = [b"p%d" % i for i in range(70)]
+    alpn = ext(0x0010, v16(b"".join(bytes([len(n)]) + n for n in names)))
+    ch = parsers.parse_client_hello(ch_with_extensions(v16(alpn)))
+    assert ch["status"] == "ok" and ch["capped"]
+    assert ch["alpn"] == names[:64]
+
+
+def test_sslv2_cipher_specs_past_the_cap_keep_the_first_512(parsers):
+    specs = b"".join(i.to_bytes(3, "big") for i in range(600))
+    challenge = bytes(16)
+    body = b"\x01\x00\x02" + struct.pack(">HHH", len(specs), 0, len(challenge)) + specs + challenge
+    r = parsers.parse_sslv2_client_hello(struct.pack(">H", 0x8000 | len(body)) + body)
+    assert r["status"] == "ok" and r["capped"]
+    assert r["cipher_specs"] == list(range(512))
+
+
 def test_client_hello_trailing_bytes_after_extensions(parsers):
     ch = parsers.parse_client_hello(ch_with_extensions(v16(ext(0x0017, b"")) + b"\x00"))
     assert ch["status"] == "trailing_data" and ch["extensions"] == [0x0017]
