@@ -86,10 +86,12 @@ def _kexinit(payload: bytes, packet_length: int, padding_length: int):
     kex = {"packet_length": packet_length, "padding_length": padding_length,
            "cookie": payload[pos:pos + COOKIE_LEN]}
     pos += COOKIE_LEN
-    for name in SSH_KEXINIT_LIST_NAMES:
-        if len(payload) - pos < 4 or _U32(payload, pos)[0] > len(payload) - pos - 4:
+    for name in SSH_KEXINIT_LIST_NAMES:         # name-list: string len<4>
+        if len(payload) - pos < 4:
             return None
         size = _U32(payload, pos)[0]
+        if size > len(payload) - pos - 4:
+            return None
         kex[name] = payload[pos + 4:pos + 4 + size].decode("utf-8", "surrogateescape")
         pos += 4 + size
     # boolean first_kex_packet_follows, uint32 reserved
