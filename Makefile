@@ -34,7 +34,8 @@ PIP_PACKAGES := \
     "pytest>=7" \
     "pytest-benchmark>=4" \
     "zat>=0.4.9" \
-    "playwright>=1.40"
+    "playwright>=1.40" \
+    "hypothesis>=6.100"
 
 # Debian packages the tests drive as real peers, installed with apt-get when
 # missing (needs root, as CI and the sensor hosts have). One per line.
@@ -75,6 +76,12 @@ demo: env
 test: env $(SYSTEM_STAMP)
 	$(BIN)/python -m pytest -q tests
 
+# the same suite with the Python layers on the pure-Python parser twin
+# (engine/parsers_py), as msgpack runs its tests against fallback.py too
+.PHONY: test-pure
+test-pure: env $(SYSTEM_STAMP)
+	EXFILWATCH_PURE_PARSERS=1 $(BIN)/python -m pytest -q tests
+
 bench: env
 	$(BIN)/python benchmarks/compare.py --make-if-missing
 
@@ -98,7 +105,7 @@ clean:
 # in build/sanitize-fuzz/ (EXFILWATCH_SANITIZE=fuzz: ASan + UBSan + libFuzzer
 # coverage of the C code, atheris's asan_with_fuzzer.so preloaded); that is
 # the one that finds memory bugs, and needs clang (apt-get install clang).
-# `make fuzz-smoke` runs each target for 30 s (8 targets: ~5 min).
+# `make fuzz-smoke` runs each target for 30 s (9 targets: ~5 min).
 # Seeds come from pcaps/ and ../shared/corpus (fuzz/make_seeds.py ->
 # build/fuzz-seeds/); the growing corpus is kept in build/fuzz-corpus/,
 # crashes land in build/fuzz-crashes/<target>/: copy each into

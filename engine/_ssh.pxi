@@ -8,6 +8,7 @@
 # The structs and enums live here rather than in _core.pxd while the SSH
 # parser is only reachable from Python; move them there when the flow
 # state machine calls ssh_parse directly.
+from cpython.buffer cimport PyObject_GetBuffer, PyBuffer_Release, PyBUF_SIMPLE
 from cpython.bytes cimport PyBytes_FromStringAndSize
 from libc.stdint cimport uint8_t, uint32_t
 from libc.string cimport memset
@@ -198,7 +199,7 @@ cdef inline str _ssh_text(const uint8_t *p, SshSpan s):
 def parse_ssh_stream(data):
     """Parse the first bytes of one SSH direction into a record dict.
 
-    `data` is any contiguous bytes-like object (not copied). Never raises on
+    `data` is any C-contiguous bytes-like object (not copied). Never raises on
     its content: problems are reported in "status" (one of SSH_STATUS_NAMES).
     Keys: status, banner (bytes, no CR/LF, at most 255 bytes),
     banner_truncated, pre_banner_lines, proto_version, software_version,
@@ -209,36 +210,40 @@ def parse_ssh_stream(data):
     with surrogateescape, so ``s.encode("utf-8", "surrogateescape")``
     gives back the wire bytes.
     """
-    cdef const uint8_t[::1] buf = data
-    cdef const uint8_t *p = NULL
-    cdef size_t n = buf.shape[0]
+    cdef Py_buffer view
+    cdef const uint8_t *p
+    cdef size_t n
     cdef SshRecord r
     cdef int k
-    if n:
-        p = &buf[0]
-    with nogil:
-        ssh_parse(p, n, &r)
-    rec = {
-        "status": SSH_STATUS_NAMES[r.status],
-        "banner": _ssh_bytes(p, r.banner) if r.has_banner else None,
-        "banner_truncated": bool(r.banner_truncated),
-        "pre_banner_lines": r.pre_banner_lines,
-        "proto_version": _ssh_text(p, r.proto) if r.has_version else None,
-        "software_version": _ssh_text(p, r.software) if r.has_version else None,
-        "comments": _ssh_text(p, r.comments) if r.has_comments else None,
-        "packets_skipped": r.packets_skipped,
-        "kexinit": None,
-    }
-    if r.has_kexinit:
-        kex = {
-            "packet_length": r.packet_length,
-            "padding_length": r.padding_length,
-            "cookie": _ssh_bytes(p, r.cookie),
+    PyObject_GetBuffer(data, &view, PyBUF_SIMPLE)
+    try:
+        p = <const uint8_t*>view.buf
+        n = <size_t>view.len
+        with nogil:
+            ssh_parse(p, n, &r)
+        rec = {
+            "status": SSH_STATUS_NAMES[r.status],
+            "banner": _ssh_bytes(p, r.banner) if r.has_banner else None,
+            "banner_truncated": bool(r.banner_truncated),
+            "pre_banner_lines": r.pre_banner_lines,
+            "proto_version": _ssh_text(p, r.proto) if r.has_version else None,
+            "software_version": _ssh_text(p, r.software) if r.has_version else None,
+            "comments": _ssh_text(p, r.comments) if r.has_comments else None,
+            "packets_skipped": r.packets_skipped,
+            "kexinit": None,
         }
-        for k in range(SSH_KEXINIT_NAMELISTS):
-            kex[SSH_KEXINIT_LIST_NAMES[k]] = _ssh_bytes(p, r.lists[k]).decode(
-                "utf-8", "surrogateescape")
-        kex["first_kex_packet_follows"] = bool(r.first_kex_packet_follows)
-        kex["reserved"] = r.reserved
-        rec["kexinit"] = kex
-    return rec
+        if r.has_kexinit:
+            kex = {
+                "packet_length": r.packet_length,
+                "padding_length": r.padding_length,
+                "cookie": _ssh_bytes(p, r.cookie),
+            }
+            for k in range(SSH_KEXINIT_NAMELISTS):
+                kex[SSH_KEXINIT_LIST_NAMES[k]] = _ssh_bytes(p, r.lists[k]).decode(
+                    "utf-8", "surrogateescape")
+            kex["first_kex_packet_follows"] = bool(r.first_kex_packet_follows)
+            kex["reserved"] = r.reserved
+            rec["kexinit"] = kex
+        return rec
+    finally:
+        PyBuffer_Release(&view)

@@ -19,6 +19,7 @@
 from libc.stdint cimport uint8_t, uint16_t, uint32_t
 from libc.string cimport memset
 from cpython.buffer cimport PyObject_GetBuffer, PyBuffer_Release, PyBUF_SIMPLE
+from cpython.number cimport PyNumber_Index
 
 
 TLS_STATUS_NAMES = (
@@ -733,7 +734,11 @@ def parse_handshake_messages(stream):
 
 
 def is_grease(value):
-    """True for the RFC 8701 GREASE values 0x0a0a, 0x1a1a, ... 0xfafa."""
+    """True for the RFC 8701 GREASE values 0x0a0a, 0x1a1a, ... 0xfafa.
+
+    `value` is an integer (anything with __index__); TypeError otherwise: a
+    float is no TLS code point, and casting it would truncate it."""
+    value = PyNumber_Index(value)
     return 0 <= value <= 0xffff and _tls_is_grease(<uint16_t>value)
 
 
@@ -741,36 +746,41 @@ def split_tls_records(data):
     """A direction's TLS bytes -> (handshake bytes in the clear, alerts in the
     clear as (level, description) pairs, whether the record framing broke).
 
+    Takes any C-contiguous bytes-like object, as the parsers above do.
     After ChangeCipherSpec handshake records are encrypted (the Finished),
     except a whole ClientHello: the second hello after a HelloRetryRequest in
     middlebox-compatibility mode. Application data ends the handshake."""
-    cdef const uint8_t[::1] view = data
+    cdef Py_buffer view
     cdef const uint8_t *p
-    cdef size_t n = view.shape[0], pos = 0, rlen, kept = 0
+    cdef size_t n, pos = 0, rlen
     cdef uint8_t ctype
     cdef bint after_ccs = False, malformed = False
     cdef bytearray handshake = bytearray()
     alerts = []
-    if n == 0:
-        return b"", alerts, False
-    p = &view[0]
-    while pos + 5 <= n:
-        ctype = p[pos]
-        rlen = _be16(p + pos + 3)
-        if p[pos + 1] != 3 or ctype < 20 or ctype > 24:
-            malformed = True
-            break
-        if ctype == 23:
-            break
-        if rlen > n - pos - 5:
-            rlen = n - pos - 5               # the capture ends inside this record
-        if ctype == 20:
-            after_ccs = True
-        elif ctype == 21 and rlen >= 2 and not after_ccs:
-            alerts.append((p[pos + 5], p[pos + 6]))
-        elif ctype == 22:
-            if after_ccs and not (rlen >= 4 and p[pos + 5] == 1 and _be24(p + pos + 6) + 4 == rlen):
+    PyObject_GetBuffer(data, &view, PyBUF_SIMPLE)
+    try:
+        p = <const uint8_t*>view.buf
+        n = <size_t>view.len
+        while pos + 5 <= n:
+            ctype = p[pos]
+            rlen = _be16(p + pos + 3)
+            if p[pos + 1] != 3 or ctype < 20 or ctype > 24:
+                malformed = True
                 break
-            handshake += (<const char *>(p + pos + 5))[:rlen]
-        pos += 5 + rlen
-    return bytes(handshake), alerts, malformed
+            if ctype == 23:
+                break
+            if rlen > n - pos - 5:
+                rlen = n - pos - 5               # the capture ends inside this record
+            if ctype == 20:
+                after_ccs = True
+            elif ctype == 21 and rlen >= 2 and not after_ccs:
+                alerts.append((p[pos + 5], p[pos + 6]))
+            elif ctype == 22:
+                if after_ccs and not (rlen >= 4 and p[pos + 5] == 1
+                                      and _be24(p + pos + 6) + 4 == rlen):
+                    break
+                handshake += (<const char *>(p + pos + 5))[:rlen]
+            pos += 5 + rlen
+        return bytes(handshake), alerts, malformed
+    finally:
+        PyBuffer_Release(&view)

@@ -2,16 +2,17 @@
 
 The core hands over one HandshakeRecord per flow whose handshake it saw: the
 first bytes of each direction and what framing it found (TLS, SSH, QUIC).
-This module splits them into messages, runs the parsers of the core and the
-QUIC module on them, computes the fingerprints and names the application
-protocol. It is mechanism: what the sessions mean is for the detection layer.
+This module splits them into messages, runs the handshake parsers
+(engine.parsers: the core's, or their pure-Python twin) and the QUIC module
+on them, computes the fingerprints and names the application protocol. It
+is mechanism: what the sessions mean is for the detection layer.
 """
 from dataclasses import dataclass, field
 
 from . import quic
-from ._core import (parse_certificate as parse_certificate_message, parse_client_hello,
-                    parse_handshake_messages, parse_server_hello, parse_sslv2_client_hello,
-                    parse_ssh_stream, split_tls_records)
+from .parsers import (parse_certificate as parse_certificate_message, parse_client_hello,
+                      parse_handshake_messages, parse_server_hello, parse_sslv2_client_hello,
+                      parse_ssh_stream, split_tls_records)
 from .certs import CertCache
 from .fingerprints import ja3, ja4, ja4s
 from .fingerprints.hassh import hassh

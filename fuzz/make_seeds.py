@@ -18,6 +18,7 @@ from pathlib import Path
 import logging
 
 from common import LINKTYPES, REPO, chunk
+from fuzz_parser_twin import SSH_SELECTOR
 
 from engine import quic
 from engine._core import FlowEngine, parse_handshake_messages, split_tls_records
@@ -109,20 +110,27 @@ def seed_handshake(seeds: Seeds, rec, interpreter: HandshakeInterpreter) -> None
                                             flag_bits(s.flags), min(c.start, 0xFFFF),
                                             min(s.start, 0xFFFF), rec.dest_port)
               + chunk(c.data) + chunk(s.data))
+    def parser_seed(selector: int, data: bytes) -> None:
+        # fuzz_parser_twin reads fuzz_tls's selectors, plus its own for SSH
+        if selector != SSH_SELECTOR:
+            seeds.add("fuzz_tls", bytes([selector]) + data)
+        seeds.add("fuzz_parser_twin", bytes([selector]) + data)
+
     for half in (c, s):
         data = half.data[half.start:]
         if half.kind == "ssh":
             seeds.add("fuzz_ssh", data)
+            parser_seed(SSH_SELECTOR, data)
         elif half.kind == "sslv2":
-            seeds.add("fuzz_tls", bytes([4]) + data)
+            parser_seed(4, data)
         elif half.kind == "tls":
-            seeds.add("fuzz_tls", bytes([7]) + data)
+            parser_seed(7, data)
             stream = split_tls_records(data)[0]
-            seeds.add("fuzz_tls", bytes([5]) + stream)
+            parser_seed(5, stream)
             for msg_type, body in parse_handshake_messages(stream)[0]:
                 selector = {1: 0, 2: 1, 11: 2}.get(msg_type)
                 if selector is not None:
-                    seeds.add("fuzz_tls", bytes([selector]) + body)
+                    parser_seed(selector, body)
     if "quic" in (c.kind, s.kind):
         cd, sd = split_datagrams(c.data), split_datagrams(s.data)
         seeds.add("fuzz_quic", bytes([0, len(cd[:8])]) + b"".join(map(chunk, cd[:8] + sd[:8])))

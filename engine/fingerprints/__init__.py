@@ -1,4 +1,4 @@
-"""Handshake fingerprints computed from the records of engine._core's parsers.
+"""Handshake fingerprints computed from the hello records of engine.parsers.
 
 ja3     JA3 / JA3S (salesforce, BSD 3-Clause)
 ja4     JA4, JA4_r, JA4_o, JA4_ro (FoxIO, BSD 3-Clause)

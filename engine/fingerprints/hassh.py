@@ -5,7 +5,7 @@ client's KEXINIT; HASSHServer is the MD5 of ``kex;enc_s2c;mac_s2c;comp_s2c``
 of the server's. The name-lists are used exactly as sent (no sorting, no
 GREASE-like filtering), as https://github.com/salesforce/hassh and
 Suricata's ``ssh.{client,server}.hassh`` do. ``kexinit`` is the dict that
-``engine._core.parse_ssh_stream`` returns under "kexinit".
+``engine.parsers.parse_ssh_stream`` returns under "kexinit".
 """
 import hashlib
 
