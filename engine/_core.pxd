@@ -299,6 +299,7 @@ cdef struct FlowTable:
     int64_t interim_us       # period of interim records of long flows (0: none)
     bint capture_handshakes  # False: flow-only, every flow bypassed from its first packet
     uint64_t interims
+    uint64_t charged_flow_id # flow_id of the flow the last packet was charged to (tag_flows)
     HandshakeEnd *handshakes # handshakes waiting to be taken at the batch boundary
     uint32_t n_handshakes
     uint32_t cap_handshakes

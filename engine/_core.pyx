@@ -84,6 +84,22 @@ cdef class FlowEngine:
 
     def process(self, batch):
         """Decode and account every packet of a capture batch."""
+        self._process(batch, None, None)
+
+    def tag_flows(self, batch, uint64_t[::1] flow_ids not None,
+                  uint64_t[::1] outer_flow_ids not None):
+        """Process a batch as process() does and write each packet's flow_id,
+        exactly as the flow records carry it, into flow_ids (0: the packet
+        was charged to no flow) and, for a UDP tunnel's packet (VXLAN,
+        Geneve, Teredo), the outer flow's flow_id into outer_flow_ids (else
+        0). The flow table decides, so timeouts, initiator orientation,
+        ICMP errors joining the flow they quote and memcap evictions give
+        the same flows as the run that wrote the records."""
+        if flow_ids.shape[0] < batch.count or outer_flow_ids.shape[0] < batch.count:
+            raise ValueError("flow id arrays are shorter than batch.count")
+        self._process(batch, flow_ids, outer_flow_ids)
+
+    cdef _process(self, batch, uint64_t[::1] flow_ids, uint64_t[::1] outer_flow_ids):
         cdef const uint8_t[::1] buf = batch.buf
         cdef const uint64_t[::1] offsets = batch.offsets
         cdef const uint32_t[::1] caplens = batch.caplens
@@ -92,6 +108,8 @@ cdef class FlowEngine:
         cdef Py_ssize_t n = batch.count, i
         cdef size_t buflen = buf.shape[0]
         cdef const uint8_t *base
+        cdef uint64_t *tags = NULL
+        cdef uint64_t *outer_tags = NULL
         if n == 0:
             return
         # a batch of zero-length frames has an empty buffer: &buf[0] would
@@ -100,6 +118,9 @@ cdef class FlowEngine:
         if offsets.shape[0] < n or caplens.shape[0] < n or ts_us.shape[0] < n \
                 or linktypes.shape[0] < n:
             raise ValueError("batch arrays are shorter than batch.count")
+        if flow_ids is not None:
+            tags = &flow_ids[0]
+            outer_tags = &outer_flow_ids[0]
         with nogil:
             for i in range(n):
                 # frames were scanned a whole batch ago and have left the
@@ -107,13 +128,23 @@ cdef class FlowEngine:
                 if i + FRAME_PREFETCH < n and offsets[i + FRAME_PREFETCH] < buflen:
                     __builtin_prefetch(base + offsets[i + FRAME_PREFETCH])
                     __builtin_prefetch(base + offsets[i + FRAME_PREFETCH] + 64)
+                if tags != NULL:
+                    tags[i] = 0
+                    outer_tags[i] = 0
                 if offsets[i] + caplens[i] > buflen:
                     self.out_of_bounds += 1
                     continue
-                self._packet(base + offsets[i], caplens[i], linktypes[i], ts_us[i])
+                if tags != NULL:
+                    self._packet(base + offsets[i], caplens[i], linktypes[i], ts_us[i],
+                                 tags + i, outer_tags + i)
+                else:
+                    self._packet(base + offsets[i], caplens[i], linktypes[i], ts_us[i],
+                                 NULL, NULL)
 
     cdef inline void _packet(self, const uint8_t *frame, uint32_t caplen, uint16_t linktype,
-                             int64_t ts_us) noexcept nogil:
+                             int64_t ts_us, uint64_t *tag, uint64_t *outer_tag) noexcept nogil:
+        """Account one frame; when tag is not NULL, store the flow_id of the
+        flow it was charged to (and of its UDP tunnel's outer flow)."""
         cdef PacketView pv
         cdef int rc
         self.packets += 1
@@ -125,9 +156,16 @@ cdef class FlowEngine:
         rc = decode_frame(&self.ctx, frame, caplen, linktype, &pv)
         self.counters_[rc] += 1
         if self.ctx.has_outer:
+            self.table.charged_flow_id = 0
             flow_packet(&self.table, &self.ctx.outer, ts_us)
-        if rc == DEC_OK and flow_packet(&self.table, &pv, ts_us) == FLOW_ICMP_ERROR_MAPPED:
-            self.counters_[CNT_ICMP_ERROR_MAPPED] += 1
+            if outer_tag != NULL:
+                outer_tag[0] = self.table.charged_flow_id
+        if rc == DEC_OK:
+            self.table.charged_flow_id = 0
+            if flow_packet(&self.table, &pv, ts_us) == FLOW_ICMP_ERROR_MAPPED:
+                self.counters_[CNT_ICMP_ERROR_MAPPED] += 1
+            if tag != NULL:
+                tag[0] = self.table.charged_flow_id
 
     def flush(self):
         """End every open flow with reason "shutdown" (end of input)."""
