@@ -6,11 +6,14 @@ were one capture; flows still open at the end are flushed with reason
 """
 import logging
 import os
+import shlex
+import sys
 from dataclasses import dataclass, field
 
 from .capture import open_capture
 from .detect import DetectionEngine
 from .errors import CaptureError
+from .manifest import CaptureFile, RunManifest
 from .progress import Progress
 from .pipeline import SensorPipeline
 from .records import FlowRecord, Ja4sshRecord
@@ -24,6 +27,7 @@ log = logging.getLogger(__name__)
 class ReplayResult:
     eve_path: str
     files_read: list = field(default_factory=list)
+    captures: list = field(default_factory=list)          # CaptureFile of each file fed to the core
     files_failed: list = field(default_factory=list)      # (path, message)
     files_truncated: list = field(default_factory=list)
     flows_written: int = 0
@@ -31,6 +35,7 @@ class ReplayResult:
     alerts: list = field(default_factory=list)
     counters: dict = field(default_factory=dict)
     interrupted: bool = False
+    first_packet_us: int | None = None
 
 
 class RecordWriter:
@@ -59,7 +64,9 @@ class RecordWriter:
 
 
 def replay(paths, out_dir: str, settings: Settings = Settings(), state_dir: str | None = None,
-           progress: Progress | None = None) -> ReplayResult:
+           progress: Progress | None = None, command: str | None = None) -> ReplayResult:
+    """Replay ``paths`` as one capture into ``out_dir``: eve.json, and
+    run.json naming what was read (``command`` defaults to sys.argv)."""
     pipeline = SensorPipeline(settings.core)
     detection = DetectionEngine(settings.detection(), state_dir,
                                 source="replay:" + ",".join(os.path.basename(p) for p in paths))
@@ -83,17 +90,26 @@ def replay(paths, out_dir: str, settings: Settings = Settings(), state_dir: str 
                 "files_failed": len(result.files_failed),
                 "files_truncated": len(result.files_truncated),
             }))
+            engine = pipeline.engine
+            RunManifest.of_run(
+                "replay", command or shlex.join(sys.argv), result.captures, engine.packets_seen,
+                result.first_packet_us, engine.last_packet_us if engine.packets_seen else None,
+                settings.core).write(out_dir)
     return result
 
 
 def _replay_file(path, pipeline, write, result, progress):
     try:
-        total = os.path.getsize(path)
+        capture = CaptureFile.of(path)
         with open_capture(path) as reader:
+            result.captures.append(capture)      # its packets reach the core from here on
             for batch in reader:
+                first = int(batch.ts_us.min())
+                if result.first_packet_us is None or first < result.first_packet_us:
+                    result.first_packet_us = first
                 write(pipeline.feed(batch))
                 if progress:
-                    progress.update(os.path.basename(path), reader.bytes_read, total,
+                    progress.update(os.path.basename(path), reader.bytes_read, capture.size,
                                     pipeline.engine.packets_seen)
             if reader.truncated:
                 result.files_truncated.append(path)
