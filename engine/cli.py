@@ -6,7 +6,7 @@ import signal
 import sys
 from collections import Counter
 
-from . import __version__
+from . import __version__, extract
 from .config import CoreConfig
 from .live import LiveOptions, open_interface, run_live
 from .errors import CaptureError, ConfigError
@@ -103,6 +103,7 @@ def build_parser() -> argparse.ArgumentParser:
     show.add_argument("-c", "--config", metavar="FILE", help="configuration file to merge")
     check = csub.add_parser("check", help="validate a configuration file; exit 2 if it is wrong")
     check.add_argument("file", metavar="FILE")
+    extract.add_parser(sub)
     return parser
 
 
@@ -133,6 +134,8 @@ def main(argv=None) -> int:
     try:
         if args.command == "config":
             return run_config(args)
+        if args.command == "extract":
+            return extract.run_command(args)
         settings = load_settings(args.config)
         overrides = {"max_flows": getattr(args, "max_flows", None),
                      "tcp_timeout_established_s": getattr(args, "tcp_timeout_established", None)}

@@ -40,3 +40,7 @@ class IntelError(ConfigError):
 class RunDirError(ExfilwatchError):
     """An output directory of replay/live lacks what a later command needs
     (run.json, eve.json), or does not hold the alert or flow asked for."""
+
+
+class OutputError(ExfilwatchError):
+    """An output file cannot be written in the form asked for."""
