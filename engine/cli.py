@@ -7,6 +7,7 @@ import sys
 from collections import Counter
 
 from . import __version__, extract
+from .alert_packets import add_keep_arguments
 from .config import CoreConfig
 from .live import LiveOptions, open_interface, run_live
 from .errors import CaptureError, ConfigError
@@ -93,6 +94,7 @@ def build_parser() -> argparse.ArgumentParser:
     lp.add_argument("-q", "--quiet", action="store_true",
                     help="no status line on stderr at each stats record")
     lp.add_argument("-v", "--verbose", action="store_true", help="log debug messages")
+    add_keep_arguments(lp)
 
     cp = sub.add_parser("config", help="show or check the configuration",
                         description="Show the effective configuration (defaults, or a file "
@@ -138,7 +140,9 @@ def main(argv=None) -> int:
             return extract.run_command(args)
         settings = load_settings(args.config)
         overrides = {"max_flows": getattr(args, "max_flows", None),
-                     "tcp_timeout_established_s": getattr(args, "tcp_timeout_established", None)}
+                     "tcp_timeout_established_s": getattr(args, "tcp_timeout_established", None),
+                     "keep_kib_per_flow": getattr(args, "keep_kib", None),
+                     "keep_memory_mb": getattr(args, "keep_mb", None)}
         core = dataclasses.replace(settings.core,
                                    **{k: v for k, v in overrides.items() if v is not None})
         settings = dataclasses.replace(settings, sections={**settings.sections, "core": core})

@@ -25,6 +25,7 @@ from dataclasses import dataclass, field
 import numpy as np
 import orjson
 
+from .alert_packets import kept_path
 from .capture import Batch, open_capture
 from .errors import CaptureError, RunDirError
 from .manifest import RunManifest
@@ -131,6 +132,8 @@ def extract(out_dir: str, output: str, alert_id: str | None = None,
     if (alert_id is None) == (flow_id is None):
         raise ValueError("extract needs exactly one of alert_id and flow_id")
     manifest = RunManifest.read(out_dir)
+    if manifest.mode == "live":
+        return _copy_kept(out_dir, output, alert_id)
     alert = find_alert(out_dir, alert_id) if alert_id is not None else None
     flow_ids = alert["exfil"]["evidence"]["flows"] if alert else [flow_id]
     expected = flow_packet_counts(out_dir, flow_ids)
@@ -149,6 +152,27 @@ def extract(out_dir: str, output: str, alert_id: str | None = None,
         if result.found.get(fid, 0) != n:
             result.warnings.append(f"Flow {fid}: {result.found.get(fid, 0):,} packets found in "
                                    f"the captures, its flow record counts {n:,}.")
+    return result
+
+
+def _copy_kept(out_dir: str, output: str, alert_id: str | None) -> ExtractResult:
+    """A live run has no capture to read again: copy the packets kept for
+    the alert when it was raised (live --keep-kib)."""
+    if alert_id is None:
+        raise RunDirError(f"{out_dir} is a live capture's output: packets are kept there for "
+                          "alerts only (live --keep-kib); extract one with --alert.")
+    alert = find_alert(out_dir, alert_id)
+    kept = kept_path(out_dir, alert_id)
+    if kept is None:
+        raise RunDirError(f"The packets of alert {alert_id} were not kept: the live capture "
+                          "ran without --keep-kib, or its flows had left the kept-packet ring.")
+    result = ExtractResult(output, alert)
+    with PacketFileWriter(output) as writer, open_capture(kept) as reader:
+        for batch in reader:
+            for i in range(batch.count):
+                writer.write(int(batch.ts_us[i]), batch.packet(i), int(batch.wirelens[i]),
+                             int(batch.linktypes[i]))
+        result.packets_written = writer.packets
     return result
 
 
@@ -201,12 +225,16 @@ def add_parser(sub) -> None:
                     "flows, both directions, exactly as captured (VLAN and tunnel headers "
                     "included), read again from the capture files named in DIR/run.json. "
                     "The output is pcap, or pcapng when its name ends in .pcapng (needed when "
-                    "the packets come from interfaces with different link types). Exit status "
+                    "the packets come from interfaces with different link types). On the "
+                    "output directory of `exfilwatch live --keep-kib N`, the first N KiB of "
+                    "each of the alert's flows, saved when the alert was raised, are copied "
+                    "instead. Exit status "
                     "1: a capture file is gone or changed since the run (size or modification "
                     "time differ; --force extracts anyway); 2: DIR has no run.json or eve.json, "
                     "the alert or flow is not in it, or the output cannot be written.",
     )
-    p.add_argument("dir", metavar="DIR", help="output directory of exfilwatch replay")
+    p.add_argument("dir", metavar="DIR", help="output directory of exfilwatch replay (or of "
+                                               "live --keep-kib, for alerts)")
     which = p.add_mutually_exclusive_group(required=True)
     which.add_argument("--alert", metavar="ID", help="the alert's exfil.alert_id")
     which.add_argument("--flow", type=int, metavar="FLOW_ID", help="one flow's flow_id")

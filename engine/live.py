@@ -28,6 +28,7 @@ from dataclasses import dataclass, field
 from .capture import batch_arrays, dlt_to_linktype, libpcap_batch
 from .detect import DetectionEngine
 from .errors import CaptureError
+from .manifest import RunManifest
 from .pipeline import SensorPipeline
 from .replay import RecordWriter
 from .settings import Settings
@@ -185,7 +186,8 @@ def run_live(handle: LiveHandle, out_dir: str, settings: Settings = Settings(),
         raise
     with sink:
         result = LiveResult(eve_path=sink.path)
-        write = RecordWriter(sink, detection, result)
+        write = RecordWriter.for_run(sink, detection, result, pipeline, settings, out_dir)
+        RunManifest.of_run("live", settings.core).write(out_dir)    # extract finds kept packets
         wait_s = opts.timeout_ms / 1000
         # once select() has waited this long with nothing to read, every
         # packet the kernel holds with an earlier timestamp has been read

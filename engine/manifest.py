@@ -16,6 +16,8 @@ from __future__ import annotations
 import dataclasses
 import json
 import os
+import shlex
+import sys
 import tempfile
 from dataclasses import dataclass
 
@@ -70,10 +72,12 @@ class RunManifest:
     core: dict = dataclasses.field(default_factory=dict)   # CoreConfig's fields
 
     @classmethod
-    def of_run(cls, mode: str, command: str, captures, packets: int, start_us: int | None,
-               end_us: int | None, core: CoreConfig) -> "RunManifest":
-        return cls(mode, command, __version__, tuple(captures), packets, start_us, end_us,
-                   dataclasses.asdict(core))
+    def of_run(cls, mode: str, core: CoreConfig, captures=(), packets: int = 0,
+               start_us: int | None = None, end_us: int | None = None,
+               command: str | None = None) -> "RunManifest":
+        """The manifest of this process's run (``command`` defaults to sys.argv)."""
+        return cls(mode, command or shlex.join(sys.argv), __version__, tuple(captures), packets,
+                   start_us, end_us, dataclasses.asdict(core))
 
     def core_config(self) -> CoreConfig:
         return CoreConfig(**self.core)

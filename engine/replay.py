@@ -6,10 +6,9 @@ were one capture; flows still open at the end are flushed with reason
 """
 import logging
 import os
-import shlex
-import sys
 from dataclasses import dataclass, field
 
+from .alert_packets import AlertPackets
 from .capture import open_capture
 from .detect import DetectionEngine
 from .errors import CaptureError
@@ -44,10 +43,20 @@ class RecordWriter:
     both write through it; the tallies go to ``tally`` (flows_written,
     handshakes_written, alerts), a ReplayResult or a LiveResult."""
 
-    def __init__(self, sink, detection: DetectionEngine, tally):
+    @classmethod
+    def for_run(cls, sink, detection: DetectionEngine, tally, pipeline, settings: Settings,
+                out_dir: str) -> "RecordWriter":
+        """The writer of a run: each alert's kept packets are saved too when
+        the core keeps packets (core.keep_kib_per_flow)."""
+        keep = settings.core.keep_kib_per_flow
+        return cls(sink, detection, tally,
+                   AlertPackets(pipeline.engine, out_dir) if keep else None)
+
+    def __init__(self, sink, detection: DetectionEngine, tally, on_alert=None):
         self.sink = sink
         self.detection = detection
         self.tally = tally
+        self.on_alert = on_alert      # called with each alert event (AlertPackets)
 
     def __call__(self, records) -> None:
         tally = self.tally
@@ -61,6 +70,8 @@ class RecordWriter:
             self.sink.write(event)
             if event["event_type"] == "alert":
                 tally.alerts.append(event)
+                if self.on_alert:
+                    self.on_alert(event)
 
 
 def replay(paths, out_dir: str, settings: Settings = Settings(), state_dir: str | None = None,
@@ -72,7 +83,7 @@ def replay(paths, out_dir: str, settings: Settings = Settings(), state_dir: str 
                                 source="replay:" + ",".join(os.path.basename(p) for p in paths))
     with EveFileSink(out_dir) as sink:
         result = ReplayResult(eve_path=sink.path)
-        write = RecordWriter(sink, detection, result)
+        write = RecordWriter.for_run(sink, detection, result, pipeline, settings, out_dir)
         try:
             for path in paths:
                 _replay_file(path, pipeline, write, result, progress)
@@ -92,9 +103,9 @@ def replay(paths, out_dir: str, settings: Settings = Settings(), state_dir: str 
             }))
             engine = pipeline.engine
             RunManifest.of_run(
-                "replay", command or shlex.join(sys.argv), result.captures, engine.packets_seen,
+                "replay", settings.core, result.captures, engine.packets_seen,
                 result.first_packet_us, engine.last_packet_us if engine.packets_seen else None,
-                settings.core).write(out_dir)
+                command).write(out_dir)
     return result
 
 
