@@ -60,9 +60,10 @@ def test_keeping_is_off_by_default():
     assert engine.counters()["keep.packets"] == 0
 
 
-def keep_settings(kib):
+def keep_settings(kib, mb=64):
     s = Settings()
-    return Settings({**s.sections, "core": dataclasses.replace(s.core, keep_kib_per_flow=kib)})
+    return Settings({**s.sections, "core": dataclasses.replace(s.core, keep_kib_per_flow=kib,
+                                                               keep_memory_mb=mb)})
 
 
 @pytest.fixture(scope="module")
@@ -148,3 +149,12 @@ def test_live_alert_saves_the_first_kib_of_its_flow_and_extract_copies_it(lab, t
     from engine.cli import main
     assert main(["extract", str(eve.parent), "--alert", aid, "-o", str(copy)]) == 0
     assert copy.read_bytes() == saved.read_bytes()
+
+
+def test_the_stats_record_counts_kept_and_overwritten_frames(tmp_path):
+    replay([str(EXFIL)], str(tmp_path / "out"), keep_settings(1 << 20, mb=1))
+    stats = json.loads((tmp_path / "out" / "eve.json").read_text().splitlines()[-1])["stats"]
+    with open_capture(EXFIL) as reader:
+        packets = sum(b.count for b in reader)
+    assert stats["keep"]["packets"] == packets           # no tunnels: one flow per frame
+    assert 0 < stats["keep"]["evicted"] < packets
