@@ -181,8 +181,9 @@ def _copy_flows(manifest: RunManifest, flow_ids, expected: dict, writer) -> dict
     packets charged to ``flow_ids``; returns flow_id -> packets written."""
     from ._core import FlowEngine
 
-    # flow-only: handshake capture never changes which flow a packet joins
-    engine = FlowEngine(dataclasses.replace(manifest.core_config(), capture_handshakes=False))
+    # flow-only and keeping nothing: neither changes which flow a packet joins
+    engine = FlowEngine(dataclasses.replace(manifest.core_config(), capture_handshakes=False,
+                                            keep_kib_per_flow=0))
     wanted = np.array(sorted(set(flow_ids)), dtype=np.uint64)
     found = Counter(dict.fromkeys(flow_ids, 0))
     # stop once every flow is complete; an unknown count means reading to the end
