@@ -307,3 +307,12 @@ def test_mixed_link_types_need_pcapng_and_pcapng_keeps_them(tmp_path):
         assert batch.linktypes.tolist() == [1, 101, 1]
         assert batch.ts_us.tolist() == [1_000_000, 2_000_001, 3_000_000]
         assert batch.caplens.tolist() == [60, 40, 61]
+
+
+def test_an_output_that_cannot_be_written_is_named(scenario_runs, tmp_path):
+    out, _ = scenario_runs["scp_upload.pcap"]
+    aid = alerts_of(out)[0]["exfil"]["alert_id"]
+    target = tmp_path / "missing-dir" / "x.pcap"
+    result = run_cli("extract", out, "--alert", aid, "-o", target)
+    assert result.returncode == 2
+    assert f"Cannot write {target}" in result.stderr
