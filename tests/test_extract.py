@@ -140,7 +140,7 @@ def test_alert_ids_are_stable_across_two_replays_and_unique(scenario_runs):
 def test_run_manifest_names_the_captures_span_packets_and_core(scenario_runs):
     out, _ = scenario_runs["scp_upload.pcap"]
     data = json.loads((out / "run.json").read_text())
-    capture = PCAPS / "scenarios" / "scp_upload.pcap"
+    capture = scenario_matrix.SCENARIOS / "scp_upload.pcap"      # the path replay was given
     assert data["mode"] == "replay" and data["version"]
     assert data["captures"] == [{"path": str(capture), "size": capture.stat().st_size,
                                  "mtime_ns": capture.stat().st_mtime_ns}]
