@@ -245,8 +245,8 @@ def print_summary(result) -> None:
         print(f"Alerts ({len(result.alerts)}):")
         for a in result.alerts[:10]:
             x = a["exfil"]
-            print(f"  [{x['score']:>3}] {a['alert']['signature']}: {a['src_ip']} -> "
-                  f"{a['dest_ip']}:{a['dest_port']}"
+            print(f"  [{x['score']:>3}] {x['alert_id']} {a['alert']['signature']}: "
+                  f"{a['src_ip']} -> {a['dest_ip']}:{a['dest_port']}"
                   + (f"  ESCALATE to Tier 2 ({x['escalation_reason']})" if x["escalate"] else ""))
             for reason in x["reasons"]:
                 print(f"        - {reason}")

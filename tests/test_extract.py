@@ -316,3 +316,16 @@ def test_an_output_that_cannot_be_written_is_named(scenario_runs, tmp_path):
     result = run_cli("extract", out, "--alert", aid, "-o", target)
     assert result.returncode == 2
     assert f"Cannot write {target}" in result.stderr
+
+
+def test_the_replay_summary_shows_alert_ids_that_extract_takes(tmp_path):
+    import re
+
+    summary = run_cli("replay", PCAPS / "exfil_tls_selfsigned.pcap", "-o", tmp_path / "out",
+                      "--summary", "--quiet")
+    assert summary.returncode == 0, summary.stderr
+    ids = re.findall(r"^  \[\s*\d+\] ([0-9a-f]{16}) EXFIL", summary.stdout, re.M)
+    assert ids == [a["exfil"]["alert_id"] for a in alerts_of(tmp_path / "out")]
+    result = run_cli("extract", tmp_path / "out", "--alert", ids[0], "-o", tmp_path / "a.pcap")
+    assert result.returncode == 0, result.stderr
+    assert "Wrote 6,558 packets of 1 flow(s)" in result.stdout
