@@ -7,7 +7,8 @@ pcapng (one interface per link type) when they come from several.
     out.packets                                      # written
 
 The file appears only when complete: it is written under a temporary name
-beside the target and renamed on a clean close (removed on an error).
+beside the target and renamed on a clean close (removed on an error). It
+is readable by its owner only, as packets with their payloads should be.
 dpkt supplies the file and block structures; records are packed here from
 integer microseconds and with their original wire length, which
 dpkt.pcap.Writer.writepkt cannot do (it takes float seconds, whose

@@ -329,3 +329,10 @@ def test_the_replay_summary_shows_alert_ids_that_extract_takes(tmp_path):
     result = run_cli("extract", tmp_path / "out", "--alert", ids[0], "-o", tmp_path / "a.pcap")
     assert result.returncode == 0, result.stderr
     assert "Wrote 6,558 packets of 1 flow(s)" in result.stdout
+
+
+def test_extracted_packets_are_readable_by_their_owner_only(scenario_runs, tmp_path):
+    out, _ = scenario_runs["scp_upload.pcap"]
+    aid = alerts_of(out)[0]["exfil"]["alert_id"]
+    extract(str(out), str(tmp_path / "x.pcap"), alert_id=aid)
+    assert (tmp_path / "x.pcap").stat().st_mode & 0o777 == 0o600
