@@ -120,15 +120,10 @@ def test_extract_on_a_live_directory_copies_the_kept_packets(kept_run, tmp_path)
 @pytest.mark.parametrize("lab", ["\n[core]\nkeep_kib_per_flow = 16\n"], indirect=True)
 def test_live_alert_saves_the_first_kib_of_its_flow_and_extract_copies_it(lab, tmp_path):
     import dpkt
-    from test_live import CLIENT_ADDR, SERVER_ADDR, client_flows, read_eve, stop, upload
+    from test_live import CLIENT_ADDR, SERVER_ADDR, client_flows, read_eve, upload_then_stop
 
     net, sensor, eve = lab
-    client = upload(net, 5_000_000)
-    out, err = client.communicate(timeout=60)
-    assert client.returncode == 0, err
-    client_port = int(out.split()[0])
-    rc, err = stop(sensor)
-    assert rc == 0, err
+    client_port = upload_then_stop(net, sensor, 5_000_000)
     events = read_eve(eve)
     flow = client_flows(events, client_port)[0]
     alert = next(e for e in events if e["event_type"] == "alert"

@@ -98,16 +98,21 @@ def client_flows(events, client_port):
             and e["dest_port"] == PORT and e["proto"] == "TCP"]
 
 
-def test_live_tls_upload_gives_flow_tls_x509_stats_and_alert(lab):
-    net, sensor, eve = lab
-    nbytes = 5_000_000
+def upload_then_stop(net, sensor, nbytes) -> int:
+    """Upload nbytes, then stop the sensor at once (the packets still in the
+    kernel ring are read before the flush); the client's port."""
     client = upload(net, nbytes)
     out, err = client.communicate(timeout=60)
     assert client.returncode == 0, err
-    client_port = int(out.split()[0])
-    # stopped at once: the packets still in the kernel ring are read before the flush
     rc, err = stop(sensor)
     assert rc == 0, err
+    return int(out.split()[0])
+
+
+def test_live_tls_upload_gives_flow_tls_x509_stats_and_alert(lab):
+    net, sensor, eve = lab
+    nbytes = 5_000_000
+    client_port = upload_then_stop(net, sensor, nbytes)
     events = read_eve(eve)
 
     flows = client_flows(events, client_port)
