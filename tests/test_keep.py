@@ -153,3 +153,12 @@ def test_the_stats_record_counts_kept_and_overwritten_frames(tmp_path):
         packets = sum(b.count for b in reader)
     assert stats["keep"]["packets"] == packets           # no tunnels: one flow per frame
     assert 0 < stats["keep"]["evicted"] < packets
+
+
+def test_keep_caps_out_of_range_name_the_field():
+    from engine.errors import ConfigError
+
+    with pytest.raises(ConfigError, match="'keep_memory_mb' is 0; it must be a number from 1"):
+        CoreConfig(keep_memory_mb=0)
+    with pytest.raises(ConfigError, match="'keep_kib_per_flow' is -1"):
+        CoreConfig(keep_kib_per_flow=-1)
