@@ -75,9 +75,7 @@ class RecordWriter:
 
 
 def replay(paths, out_dir: str, settings: Settings = Settings(), state_dir: str | None = None,
-           progress: Progress | None = None, command: str | None = None) -> ReplayResult:
-    """Replay ``paths`` as one capture into ``out_dir``: eve.json, and
-    run.json naming what was read (``command`` defaults to sys.argv)."""
+           progress: Progress | None = None) -> ReplayResult:
     pipeline = SensorPipeline(settings.core)
     detection = DetectionEngine(settings.detection(), state_dir,
                                 source="replay:" + ",".join(os.path.basename(p) for p in paths))
@@ -101,11 +99,12 @@ def replay(paths, out_dir: str, settings: Settings = Settings(), state_dir: str 
                 "files_failed": len(result.files_failed),
                 "files_truncated": len(result.files_truncated),
             }))
+            # run.json: what later commands (extract) need to read the captures again
             engine = pipeline.engine
             RunManifest.of_run(
                 "replay", settings.core, result.captures, engine.packets_seen,
-                result.first_packet_us, engine.last_packet_us if engine.packets_seen else None,
-                command).write(out_dir)
+                result.first_packet_us, engine.last_packet_us if engine.packets_seen else None
+            ).write(out_dir)
     return result
 
 
