@@ -7,7 +7,6 @@ from pathlib import Path
 
 import pytest
 from flowtags import charged_frames
-from test_live import lab  # noqa: F401  (the network-namespace fixture)
 
 from engine._core import FlowEngine
 from engine.alert_packets import kept_path
@@ -115,35 +114,6 @@ def test_extract_on_a_live_directory_copies_the_kept_packets(kept_run, tmp_path)
     (live / "extract" / f"{aid}.pcap").unlink()
     with pytest.raises(RunDirError, match=f"The packets of alert {aid} were not kept"):
         extract(str(live), str(tmp_path / "z.pcap"), alert_id=aid)
-
-
-@pytest.mark.parametrize("lab", ["\n[core]\nkeep_kib_per_flow = 16\n"], indirect=True)
-def test_live_alert_saves_the_first_kib_of_its_flow_and_extract_copies_it(lab, tmp_path):
-    import dpkt
-    from test_live import CLIENT_ADDR, SERVER_ADDR, client_flows, read_eve, upload_then_stop
-
-    net, sensor, eve = lab
-    client_port = upload_then_stop(net, sensor, 5_000_000)
-    events = read_eve(eve)
-    flow = client_flows(events, client_port)[0]
-    alert = next(e for e in events if e["event_type"] == "alert"
-                 and flow["flow_id"] in e["exfil"]["evidence"]["flows"])
-    aid = alert["exfil"]["alert_id"]
-    assert json.loads((eve.parent / "run.json").read_text())["mode"] == "live"
-    saved = eve.parent / "extract" / f"{aid}.pcap"
-    with open(saved, "rb") as fh:
-        frames = [bytes(frame) for _, frame in dpkt.pcap.Reader(fh)]
-    for frame in frames:
-        ip = dpkt.ethernet.Ethernet(frame).data
-        ends = {(dpkt.utils.inet_to_str(ip.src), ip.data.sport),
-                (dpkt.utils.inet_to_str(ip.dst), ip.data.dport)}
-        assert ends == {(CLIENT_ADDR, client_port), (SERVER_ADDR, 8443)}
-    assert dpkt.ethernet.Ethernet(frames[0]).data.data.flags & dpkt.tcp.TH_SYN
-    assert 16 * 1024 <= sum(map(len, frames)) < 16 * 1024 + 70_000    # one frame crosses it (GRO)
-    copy = tmp_path / "x.pcap"
-    from engine.cli import main
-    assert main(["extract", str(eve.parent), "--alert", aid, "-o", str(copy)]) == 0
-    assert copy.read_bytes() == saved.read_bytes()
 
 
 def test_the_stats_record_counts_kept_and_overwritten_frames(tmp_path):
