@@ -224,6 +224,7 @@ cdef struct Flow:
     int32_t interim_prev     # the list of open flows by interim_mark_us, oldest first
     int32_t interim_next
     LossTrack loss
+    uint32_t kept_bytes      # frame bytes of this flow put in the KeepRing (up to its budget)
     FlowStats st
 
 cdef enum:  # HandshakeState of a flow
@@ -318,6 +319,7 @@ cdef struct FlowTable:
     uint64_t ack_events      # ACKs that acknowledged new data (capture-loss denominator)
     uint64_t gap_events      # of those, ACKs for data never captured
     uint64_t gap_bytes
+    int32_t charged_slot     # slot of the flow the last packet was charged to, -1: none
     HandshakeEnd *handshakes # handshakes waiting to be taken at the batch boundary
     uint32_t n_handshakes
     uint32_t cap_handshakes
@@ -335,6 +337,31 @@ cdef struct FlowTable:
     uint64_t ooo_dropped
     uint64_t overlap_differs
     uint64_t hs_truncated
+
+
+# ------------------------------------------ kept packets (engine/_keep.pxi)
+# the first bytes of every flow's frames, as captured, in one ring for all
+# flows: a byte arena of records that never wrap, the oldest overwritten
+cdef struct KeptHeader:
+    uint64_t flow_id
+    int64_t ts_us
+    uint32_t caplen
+    uint32_t wirelen
+    uint32_t size            # header and frame, rounded up to 8 bytes
+    uint16_t linktype
+    uint16_t pad
+
+cdef struct KeepRing:
+    uint8_t *buf             # NULL: keeping is off
+    uint64_t cap
+    uint64_t head            # where the next record goes
+    uint64_t tail            # the oldest record
+    uint64_t end             # while wrapped: where the records before offset 0 stop
+    uint64_t count           # records held
+    bint wrapped             # records run tail..end, then 0..head
+    uint32_t per_flow        # frame bytes kept per flow (the frame that crosses it is kept)
+    uint64_t kept            # frames put in the ring
+    uint64_t evicted         # frames overwritten by newer ones
 
 
 # -------------------- TLS handshake messages (engine/_tls.pxi)

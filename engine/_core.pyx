@@ -17,6 +17,7 @@ include "_tcp.pxi"
 include "_ja4ssh.pxi"
 include "_ssh.pxi"
 include "_tls.pxi"
+include "_keep.pxi"
 
 DECODE_STATUS_NAMES = (
     "ok", "not_flow", "fragment", "unknown_linktype", "l2_truncated", "ipv4_header",
@@ -46,6 +47,7 @@ cdef class FlowEngine:
 
     cdef FlowTable table
     cdef FragTable frags
+    cdef KeepRing keep
     cdef DecodeCtx ctx
     cdef uint64_t counters_[CNT_DECODE_COUNTERS]
     cdef uint64_t packets
@@ -76,6 +78,8 @@ cdef class FlowEngine:
         self.table.ooo_max = config.max_ooo_segments
         self.table.quic_datagrams_max = config.quic_max_datagrams
         self.table.hs_mem_cap = <uint64_t>config.handshake_memory_mb << 20
+        keep_ring_init(&self.keep, <uint32_t>config.keep_kib_per_flow << 10,
+                       <uint64_t>config.keep_memory_mb << 20)
         self.ctx.frags = &self.frags
         self.ctx.counters = self.counters_
         self.last_ts_us = 0
@@ -83,25 +87,48 @@ cdef class FlowEngine:
     def __dealloc__(self):
         flow_table_free(&self.table)
         frag_table_free(&self.frags)
+        keep_ring_free(&self.keep)
 
     def process(self, batch):
         """Decode and account every packet of a capture batch."""
+        self._process(batch, None, None)
+
+    def tag_flows(self, batch, uint64_t[::1] flow_ids not None,
+                  uint64_t[::1] outer_flow_ids not None):
+        """Process a batch as process() does and write each packet's flow_id,
+        exactly as the flow records carry it, into flow_ids (0: the packet
+        was charged to no flow) and, for a UDP tunnel's packet (VXLAN,
+        Geneve, Teredo), the outer flow's flow_id into outer_flow_ids (else
+        0). The flow table decides, so timeouts, initiator orientation,
+        ICMP errors joining the flow they quote and memcap evictions give
+        the same flows as the run that wrote the records."""
+        if flow_ids.shape[0] < batch.count or outer_flow_ids.shape[0] < batch.count:
+            raise ValueError("flow id arrays are shorter than batch.count")
+        self._process(batch, flow_ids, outer_flow_ids)
+
+    cdef _process(self, batch, uint64_t[::1] flow_ids, uint64_t[::1] outer_flow_ids):
         cdef const uint8_t[::1] buf = batch.buf
         cdef const uint64_t[::1] offsets = batch.offsets
         cdef const uint32_t[::1] caplens = batch.caplens
+        cdef const uint32_t[::1] wirelens = batch.wirelens
         cdef const int64_t[::1] ts_us = batch.ts_us
         cdef const uint16_t[::1] linktypes = batch.linktypes
         cdef Py_ssize_t n = batch.count, i
         cdef size_t buflen = buf.shape[0]
         cdef const uint8_t *base
+        cdef uint64_t *tags = NULL
+        cdef uint64_t *outer_tags = NULL
         if n == 0:
             return
         # a batch of zero-length frames has an empty buffer: &buf[0] would
         # index past its end (IndexError in the bounds-checked builds)
         base = &buf[0] if buflen > 0 else <const uint8_t *> b""
-        if offsets.shape[0] < n or caplens.shape[0] < n or ts_us.shape[0] < n \
-                or linktypes.shape[0] < n:
+        if offsets.shape[0] < n or caplens.shape[0] < n or wirelens.shape[0] < n \
+                or ts_us.shape[0] < n or linktypes.shape[0] < n:
             raise ValueError("batch arrays are shorter than batch.count")
+        if flow_ids is not None:
+            tags = &flow_ids[0]
+            outer_tags = &outer_flow_ids[0]
         with nogil:
             for i in range(n):
                 # frames were scanned a whole batch ago and have left the
@@ -109,15 +136,27 @@ cdef class FlowEngine:
                 if i + FRAME_PREFETCH < n and offsets[i + FRAME_PREFETCH] < buflen:
                     __builtin_prefetch(base + offsets[i + FRAME_PREFETCH])
                     __builtin_prefetch(base + offsets[i + FRAME_PREFETCH] + 64)
+                if tags != NULL:
+                    tags[i] = 0
+                    outer_tags[i] = 0
                 if offsets[i] + caplens[i] > buflen:
                     self.out_of_bounds += 1
                     continue
-                self._packet(base + offsets[i], caplens[i], linktypes[i], ts_us[i])
+                if tags != NULL:
+                    self._packet(base + offsets[i], caplens[i], wirelens[i], linktypes[i],
+                                 ts_us[i], tags + i, outer_tags + i)
+                else:
+                    self._packet(base + offsets[i], caplens[i], wirelens[i], linktypes[i],
+                                 ts_us[i], NULL, NULL)
 
-    cdef inline void _packet(self, const uint8_t *frame, uint32_t caplen, uint16_t linktype,
-                             int64_t ts_us) noexcept nogil:
+    cdef inline void _packet(self, const uint8_t *frame, uint32_t caplen, uint32_t wirelen,
+                             uint16_t linktype, int64_t ts_us, uint64_t *tag,
+                             uint64_t *outer_tag) noexcept nogil:
+        """Account one frame; when tag is not NULL, store the flow_id of the
+        flow it was charged to (and of its UDP tunnel's outer flow)."""
         cdef PacketView pv
         cdef int rc
+        cdef uint64_t flow_id
         self.packets += 1
         self.bytes += caplen
         if ts_us > self.last_ts_us:
@@ -127,9 +166,32 @@ cdef class FlowEngine:
         rc = decode_frame(&self.ctx, frame, caplen, linktype, &pv)
         self.counters_[rc] += 1
         if self.ctx.has_outer:
+            self.table.charged_slot = -1
             flow_packet(&self.table, &self.ctx.outer, ts_us)
-        if rc == DEC_OK and flow_packet(&self.table, &pv, ts_us) == FLOW_ICMP_ERROR_MAPPED:
-            self.counters_[CNT_ICMP_ERROR_MAPPED] += 1
+            flow_id = self._charged(frame, caplen, wirelen, linktype, ts_us)
+            if outer_tag != NULL:
+                outer_tag[0] = flow_id
+        if rc == DEC_OK:
+            self.table.charged_slot = -1
+            if flow_packet(&self.table, &pv, ts_us) == FLOW_ICMP_ERROR_MAPPED:
+                self.counters_[CNT_ICMP_ERROR_MAPPED] += 1
+            flow_id = self._charged(frame, caplen, wirelen, linktype, ts_us)
+            if tag != NULL:
+                tag[0] = flow_id
+
+    cdef inline uint64_t _charged(self, const uint8_t *frame, uint32_t caplen, uint32_t wirelen,
+                                  uint16_t linktype, int64_t ts_us) noexcept nogil:
+        """The flow_id of the flow the frame was just charged to (0: none);
+        the frame is kept while that flow is within its keep budget."""
+        cdef Flow *f
+        if self.table.charged_slot < 0:
+            return 0
+        f = &self.table.flows[self.table.charged_slot]
+        if f.kept_bytes < self.keep.per_flow:
+            keep_frame(&self.keep, f.flow_id, frame, caplen, wirelen, linktype, ts_us)
+            # saturates at the budget: only "below it" matters
+            f.kept_bytes = <uint32_t>min(<uint64_t>f.kept_bytes + caplen, self.keep.per_flow)
+        return f.flow_id
 
     def flush(self):
         """End every open flow with reason "shutdown" (end of input)."""
@@ -210,6 +272,22 @@ cdef class FlowEngine:
             "fragments_cap": self.frags.size * sizeof(FragTracker),
         }
 
+    def kept_packets(self, flow_ids):
+        """The kept frames of these flows, oldest first, as (flow_id, ts_us,
+        linktype, wirelen, frame bytes); they stay in the ring."""
+        cdef set wanted = {int(x) for x in flow_ids}
+        cdef uint64_t off = self.keep.tail, i
+        cdef KeptHeader *h
+        out = []
+        for i in range(self.keep.count):
+            h = keep_at(&self.keep, off)
+            if h.flow_id in wanted:
+                out.append((h.flow_id, h.ts_us, h.linktype, h.wirelen,
+                            (<const char *>self.keep.buf)[off + sizeof(KeptHeader):
+                                                          off + sizeof(KeptHeader) + h.caplen]))
+            off = keep_next(&self.keep, off)
+        return out
+
     def counters(self):
         c = {
             "packets": self.packets,
@@ -230,6 +308,9 @@ cdef class FlowEngine:
             "handshake.truncated": self.table.hs_truncated,
             "handshake.memcap": self.table.hs_memcap_hits,
             "handshake.memory_bytes": self.table.hs_mem_used,
+            "keep.packets": self.keep.kept,
+            "keep.evicted": self.keep.evicted,
+            "keep.packets_held": self.keep.count,
         }
         for i, name in enumerate(DECODE_STATUS_NAMES):
             c["decode." + name] = self.counters_[i]
@@ -308,6 +389,7 @@ def decode_packet(frame, int linktype):
     cdef const uint8_t[::1] data = frame
     cdef PacketView pv
     cdef FragTable frags
+    cdef KeepRing keep
     cdef DecodeCtx ctx
     cdef uint64_t counters[CNT_DECODE_COUNTERS]
     cdef int rc

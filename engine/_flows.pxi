@@ -497,6 +497,7 @@ cdef int flow_account(FlowTable *ft, int32_t slot, PacketView *pv, bint from_a,
     cdef bint toserver = from_a == f.init_is_a
     cdef uint8_t cls
     cdef int d = 0 if toserver else 1
+    ft.charged_slot = slot
     # before the counters: JA4SSH, started here, counts the packets before this one
     if f.hs_state != HS_BYPASS and pv.proto == f.key.proto:
         capture_packet(ft, slot, pv, toserver, now_us)

@@ -6,6 +6,7 @@ to escalate to Tier 2 (the playbook's rule, DESIGN.md), suppresses repeats
 of the same alert, and writes the EVE `alert` record with the evidence and
 the containment data.
 """
+import hashlib
 from dataclasses import dataclass, field
 
 from .sinks.eve import format_timestamp
@@ -84,6 +85,7 @@ class AlertConfig:
 class AlertManager:
     config: AlertConfig = field(default_factory=AlertConfig)
     _last: dict = field(default_factory=dict)    # (channel, signature) -> (ts_us, score)
+    _ids: set = field(default_factory=set)       # alert_ids issued in this run
     suppressed: int = 0
 
     def decide(self, c: Candidate) -> dict | None:
@@ -104,6 +106,16 @@ class AlertManager:
             return None
         self._last[key] = (c.ts_us, score)
         return self._event(c, score, lead)
+
+    def _unique_id(self, base: str) -> str:
+        """Two alerts of identical content (possible with suppress_s = 0) get
+        "-2", "-3"... in the order they were raised, which a replay keeps."""
+        aid, n = base, 1
+        while aid in self._ids:
+            n += 1
+            aid = f"{base}-{n}"
+        self._ids.add(aid)
+        return aid
 
     def _event(self, c: Candidate, score: int, lead: Finding) -> dict:
         kinds = {f.detection for f in c.findings}
@@ -139,6 +151,7 @@ class AlertManager:
             "alert": {"action": "allowed", "gid": 1, "signature_id": sid, "rev": 1,
                       "signature": signature, "category": CATEGORY, "severity": severity},
             "exfil": {
+                "alert_id": self._unique_id(alert_id(sid, c, score)),
                 "score": score,
                 "reasons": reasons,
                 "evidence": evidence,
@@ -152,6 +165,16 @@ class AlertManager:
                 },
             },
         }
+
+
+def alert_id(signature_id: int, c: Candidate, score: int) -> str:
+    """A short, copy-pasteable id derived from what the alert is about (its
+    signature, channel, flows, packet time and score): a replay of the same
+    capture gives every alert the same id again."""
+    ch = c.channel
+    content = (f"{signature_id}|{ch.internal_host}|{ch.external_ip}|{ch.dest_port}|{ch.proto}|"
+               f"{','.join(map(str, sorted(c.flow_ids)))}|{c.ts_us}|{score}")
+    return hashlib.blake2b(content.encode(), digest_size=8).hexdigest()
 
 
 def escalation(kinds: set) -> tuple[bool, str]:

@@ -7,7 +7,8 @@ import signal
 import sys
 from collections import Counter
 
-from . import __version__
+from . import __version__, extract
+from .alert_packets import add_keep_arguments
 from .report import cli as report_cli
 from .config import CoreConfig
 from . import live_command
@@ -117,6 +118,7 @@ def build_parser() -> argparse.ArgumentParser:
                     help="also write the EVE records to stdout ([outputs] stdout = true)")
     lp.add_argument("-v", "--verbose", action="store_true", help="log debug messages")
     live_command.add_live_options(lp)
+    add_keep_arguments(lp)
 
     report_cli.add_parser(sub)
 
@@ -130,6 +132,7 @@ def build_parser() -> argparse.ArgumentParser:
     check = csub.add_parser("check", help="validate a configuration file; exit 2 if it is wrong")
     check.add_argument("file", metavar="FILE")
     add_contain_parser(sub)
+    extract.add_parser(sub)
     return parser
 
 
@@ -163,7 +166,9 @@ def effective_settings(args):
     """The configuration file's settings with the command line's overrides."""
     settings = load_settings(args.config)
     overrides = {"max_flows": getattr(args, "max_flows", None),
-                 "tcp_timeout_established_s": getattr(args, "tcp_timeout_established", None)}
+                 "tcp_timeout_established_s": getattr(args, "tcp_timeout_established", None),
+                 "keep_kib_per_flow": getattr(args, "keep_kib", None),
+                 "keep_memory_mb": getattr(args, "keep_mb", None)}
     core = dataclasses.replace(settings.core,
                                **{k: v for k, v in overrides.items() if v is not None})
     outputs = dataclasses.replace(settings["outputs"],
@@ -184,6 +189,8 @@ def main(argv=None) -> int:
             return run_contain(args)
         if args.command == "report":
             return report_cli.run(args)
+        if args.command == "extract":
+            return extract.run_command(args)
         settings = effective_settings(args)
         if args.command == "live":
             # SIGHUP reads the file again, with the same command-line overrides
@@ -255,8 +262,8 @@ def print_summary(result) -> None:
         print(f"Alerts ({len(result.alerts)}):")
         for a in result.alerts[:10]:
             x = a["exfil"]
-            print(f"  [{x['score']:>3}] {a['alert']['signature']}: {a['src_ip']} -> "
-                  f"{a['dest_ip']}:{a['dest_port']}"
+            print(f"  [{x['score']:>3}] {x['alert_id']} {a['alert']['signature']}: "
+                  f"{a['src_ip']} -> {a['dest_ip']}:{a['dest_port']}"
                   + (f"  ESCALATE to Tier 2 ({x['escalation_reason']})" if x["escalate"] else ""))
             for reason in x["reasons"]:
                 print(f"        - {reason}")

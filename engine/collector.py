@@ -14,6 +14,7 @@ from dataclasses import dataclass, field
 
 from .detect import DetectionEngine
 from .errors import ConfigError
+from .manifest import RunManifest
 from .replay import RecordWriter
 from .settings import Settings
 from .sinks.eve import stats_event
@@ -66,6 +67,8 @@ class Collector:
             raise
         self.result = LiveResult(eve_path=self.sink.eve_path)
         self.write = RecordWriter(self.sink, self.detection, self.result)
+        # run.json: `extract` finds the alerts' kept packets of this directory
+        RunManifest.of_run("live", settings.core).write(out_dir)
 
     def write_stats(self, counters: dict, capture: dict, on_stats=None) -> dict:
         """A `stats` record, flushed at once so that readers of eve.json see

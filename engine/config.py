@@ -33,6 +33,10 @@ class CoreConfig:
     quic_max_datagrams: int = 16
     # all handshake buffers together; flows beyond it are not captured
     handshake_memory_mb: int = 256
+    # Tier-2 packets: the first KiB of each flow's frames are kept (0: none),
+    # in one ring of keep_memory_mb for all flows, the oldest overwritten
+    keep_kib_per_flow: int = 0
+    keep_memory_mb: int = 64
 
     def __post_init__(self):
         _require_range(self, "max_flows", 1, 2**31 - 1)
@@ -42,6 +46,8 @@ class CoreConfig:
         _require_range(self, "max_ooo_segments", 1, 255)
         _require_range(self, "quic_max_datagrams", 1, 255)
         _require_range(self, "handshake_memory_mb", 1, 1 << 20)
+        _require_range(self, "keep_kib_per_flow", 0, 1 << 20)
+        _require_range(self, "keep_memory_mb", 1, 1 << 20)
         for f in fields(self):
             if f.name == "interim_interval_s" and self.interim_interval_s == 0:
                 continue

@@ -35,3 +35,12 @@ class IntelError(ConfigError):
     A ConfigError too, so `config check` reports it with the other
     configuration problems; the message names the file and the line.
     """
+
+
+class RunDirError(ExfilwatchError):
+    """An output directory of replay/live lacks what a later command needs
+    (run.json, eve.json), or does not hold the alert or flow asked for."""
+
+
+class OutputError(ExfilwatchError):
+    """An output file cannot be written in the form asked for."""

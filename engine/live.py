@@ -34,6 +34,7 @@ import time
 from dataclasses import dataclass
 
 from .afpacket import open_afpacket
+from .alert_packets import AlertPackets
 from .capture import batch_arrays, dlt_to_linktype, libpcap_batch
 from .collector import Collector, LiveResult
 from .config import CoreConfig
@@ -294,6 +295,9 @@ def run_live(handles, out_dir: str, settings: Settings = Settings(),
                    output_format) as collector:
         result = collector.result
         loop = CaptureLoop(handles, settings.core, collector.write)
+        if settings.core.keep_kib_per_flow:
+            # an alert's flows' kept packets go to DIR/extract/<alert_id>.pcap
+            collector.write.on_alert = AlertPackets(loop.pipeline.engine, out_dir)
 
         def write_stats():
             s = loop.stats()

@@ -8,9 +8,11 @@ import logging
 import os
 from dataclasses import dataclass, field
 
+from .alert_packets import AlertPackets
 from .capture import open_capture
 from .detect import DetectionEngine
 from .errors import CaptureError
+from .manifest import CaptureFile, RunManifest
 from .progress import Progress
 from .pipeline import SensorPipeline
 from .records import CaptureLossSample, FlowRecord, Ja4sshRecord
@@ -25,6 +27,7 @@ log = logging.getLogger(__name__)
 class ReplayResult:
     eve_path: str | None          # None: [outputs] eve_file = false
     files_read: list = field(default_factory=list)
+    captures: list = field(default_factory=list)          # CaptureFile of each file fed to the core
     files_failed: list = field(default_factory=list)      # (path, message)
     files_truncated: list = field(default_factory=list)
     flows_written: int = 0
@@ -32,6 +35,7 @@ class ReplayResult:
     alerts: list = field(default_factory=list)
     counters: dict = field(default_factory=dict)
     interrupted: bool = False
+    first_packet_us: int | None = None
 
 
 class RecordWriter:
@@ -40,10 +44,20 @@ class RecordWriter:
     both write through it; the tallies go to ``tally`` (flows_written,
     handshakes_written, alerts), a ReplayResult or a LiveResult."""
 
-    def __init__(self, sink, detection: DetectionEngine, tally):
+    @classmethod
+    def for_run(cls, sink, detection: DetectionEngine, tally, pipeline, settings: Settings,
+                out_dir: str) -> "RecordWriter":
+        """The writer of a run: each alert's kept packets are saved too when
+        the core keeps packets (core.keep_kib_per_flow)."""
+        keep = settings.core.keep_kib_per_flow
+        return cls(sink, detection, tally,
+                   AlertPackets(pipeline.engine, out_dir) if keep else None)
+
+    def __init__(self, sink, detection: DetectionEngine, tally, on_alert=None):
         self.sink = sink
         self.detection = detection
         self.tally = tally
+        self.on_alert = on_alert      # called with each alert event (AlertPackets)
 
     def __call__(self, records) -> None:
         tally = self.tally
@@ -59,6 +73,8 @@ class RecordWriter:
             self.sink.write(event)
             if event["event_type"] == "alert":
                 tally.alerts.append(event)
+                if self.on_alert:
+                    self.on_alert(event)
 
 
 def replay(paths, out_dir: str, settings: Settings = Settings(), state_dir: str | None = None,
@@ -70,7 +86,7 @@ def replay(paths, out_dir: str, settings: Settings = Settings(), state_dir: str 
     with open_outputs(settings["outputs"], out_dir, output_format=output_format,
                       scope=detection.scope) as sink:
         result = ReplayResult(eve_path=sink.eve_path)
-        write = RecordWriter(sink, detection, result)
+        write = RecordWriter.for_run(sink, detection, result, pipeline, settings, out_dir)
         try:
             for path in paths:
                 _replay_file(path, pipeline, write, result, progress)
@@ -89,17 +105,27 @@ def replay(paths, out_dir: str, settings: Settings = Settings(), state_dir: str 
                 "files_failed": len(result.files_failed),
                 "files_truncated": len(result.files_truncated),
             }, outputs=sink.counters()))
+            # run.json: what later commands (extract) need to read the captures again
+            engine = pipeline.engine
+            RunManifest.of_run(
+                "replay", settings.core, result.captures, engine.packets_seen,
+                result.first_packet_us, engine.last_packet_us if engine.packets_seen else None
+            ).write(out_dir)
     return result
 
 
 def _replay_file(path, pipeline, write, result, progress):
     try:
-        total = os.path.getsize(path)
+        capture = CaptureFile.of(path)
         with open_capture(path) as reader:
+            result.captures.append(capture)      # its packets reach the core from here on
             for batch in reader:
+                first = int(batch.ts_us.min())
+                if result.first_packet_us is None or first < result.first_packet_us:
+                    result.first_packet_us = first
                 write(pipeline.feed(batch))
                 if progress:
-                    progress.update(os.path.basename(path), reader.bytes_read, total,
+                    progress.update(os.path.basename(path), reader.bytes_read, capture.size,
                                     pipeline.engine.packets_seen)
             if reader.truncated:
                 result.files_truncated.append(path)

@@ -75,3 +75,27 @@ def test_capture_loss_qualifies_the_alert():
 def test_an_ip_only_service_gives_no_domain_to_block():
     c = Candidate(Channel("10.20.0.5", "203.0.113.66", 22, "TCP", "ssh"), HOUR_US, (LARGE, NEW))
     assert AlertManager().decide(c)["exfil"]["containment"]["block_domains"] == []
+
+
+def test_alert_id_is_short_hex_and_the_same_for_the_same_alert_in_another_run():
+    first = AlertManager().decide(candidate(LARGE, NEW))["exfil"]["alert_id"]
+    again = AlertManager().decide(candidate(LARGE, NEW))["exfil"]["alert_id"]
+    assert first == again
+    assert len(first) == 16 and int(first, 16) >= 0
+
+
+def test_alert_id_changes_with_time_flows_and_signature():
+    ids = {
+        AlertManager().decide(candidate(LARGE, NEW))["exfil"]["alert_id"],
+        AlertManager().decide(candidate(LARGE, NEW, ts_us=HOUR_US + 1))["exfil"]["alert_id"],
+        AlertManager().decide(Candidate(CHANNEL, HOUR_US, (LARGE, NEW), flow_ids=(11, 13)))
+        ["exfil"]["alert_id"],
+        AlertManager().decide(candidate(INTEL))["exfil"]["alert_id"],
+    }
+    assert len(ids) == 4
+
+
+def test_identical_alerts_without_suppression_still_get_unique_ids():
+    manager = AlertManager(AlertConfig(suppress_s=0))
+    ids = [manager.decide(candidate(LARGE, NEW))["exfil"]["alert_id"] for _ in range(3)]
+    assert ids[1:] == [ids[0] + "-2", ids[0] + "-3"]

@@ -32,7 +32,7 @@ def test_help_lists_only_the_commands_that_exist():
     assert result.returncode == 0
     commands = result.stdout.split("positional arguments:")[1].split("options:")[0]
     listed = {line.split()[0] for line in commands.splitlines()[2:] if line.strip()}
-    assert listed == {"replay", "live", "report", "config", "contain"}     # --help must tell the truth
+    assert listed == {"replay", "live", "report", "config", "contain", "extract"}     # --help must tell the truth
 
 
 def test_replay_writes_flow_records_and_a_closing_stats_record(tmp_path):

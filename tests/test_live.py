@@ -193,3 +193,41 @@ def test_live_without_cap_net_raw_says_so(tmp_path):
     assert r.returncode == 1, r.stderr
     assert "No permission to capture on interface lo" in r.stderr
     assert "CAP_NET_RAW" in r.stderr
+
+
+def test_live_alert_saves_the_first_kib_of_its_flow_and_extract_copies_it(tmp_path):
+    import dpkt
+
+    from engine.cli import main
+
+    with sensor_lab(tmp_path, config="\n[core]\nkeep_kib_per_flow = 16\n") as lab:
+        client_port = lab.upload_done(5_000_000)
+        rc, err = lab.stop()
+    assert rc == 0, err
+    events = lab.events()
+    flow = client_flows(events, client_port)[0]
+    alert = next(e for e in events if e["event_type"] == "alert"
+                 and flow["flow_id"] in e["exfil"]["evidence"]["flows"])
+    aid = alert["exfil"]["alert_id"]
+    assert json.loads((lab.out / "run.json").read_text())["mode"] == "live"
+    saved = lab.out / "extract" / f"{aid}.pcap"
+    with open(saved, "rb") as fh:
+        frames = [bytes(frame) for _, frame in dpkt.pcap.Reader(fh)]
+    for frame in frames:
+        ip = dpkt.ethernet.Ethernet(frame).data
+        ends = {(dpkt.utils.inet_to_str(ip.src), ip.data.sport),
+                (dpkt.utils.inet_to_str(ip.dst), ip.data.dport)}
+        assert ends == {(CLIENT_ADDR, client_port), (SERVER_ADDR, PORT)}
+    assert dpkt.ethernet.Ethernet(frames[0]).data.data.flags & dpkt.tcp.TH_SYN
+    assert 16 * 1024 <= sum(map(len, frames)) < 16 * 1024 + 70_000    # one frame crosses it (GRO)
+    copy = tmp_path / "x.pcap"
+    assert main(["extract", str(lab.out), "--alert", aid, "-o", str(copy)]) == 0
+    assert copy.read_bytes() == saved.read_bytes()
+
+
+def test_keeping_packets_with_several_workers_is_refused_with_a_reason(tmp_path):
+    from engine.cli import main
+
+    status = main(["live", "-i", "lo", "-o", str(tmp_path / "o"), "--workers", "2",
+                   "--keep-kib", "16", "-q"])
+    assert status == 2

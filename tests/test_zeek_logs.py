@@ -230,8 +230,9 @@ def test_replay_twice_writes_the_same_bytes(tmp_path):
 def test_cli_format_zeek_writes_logs_only_and_refuses_summary(tmp_path, capsys):
     capture = str(PCAPS / "exfil_tls_selfsigned.pcap")
     assert main(["replay", capture, "-o", str(tmp_path / "z"), "--format", "zeek", "-q"]) == 0
-    assert sorted(p.name for p in (tmp_path / "z").iterdir()) == ["conn.log", "ssl.log",
-                                                                   "x509.log"]
+    # the Zeek logs and run.json (what the run read, for `extract`), no eve.json
+    assert sorted(p.name for p in (tmp_path / "z").iterdir()) == ["conn.log", "run.json",
+                                                                   "ssl.log", "x509.log"]
     assert main(["replay", capture, "-o", str(tmp_path / "s"), "--format", "zeek",
                  "--summary"]) == 2
     assert "--summary reads eve.json" in capsys.readouterr().err

@@ -252,6 +252,10 @@ def stats_event(timestamp_us: int, counters: dict, capture: dict,
                 "truncated": counters["handshake.truncated"],
                 "memcap": counters["handshake.memcap"],
             },
+            "keep": {
+                "packets": counters["keep.packets"],
+                "evicted": counters["keep.evicted"],
+            },
             "capture": capture,
         },
     }

@@ -24,7 +24,9 @@ _EVE_FILE = re.compile(r"^eve\.json(?:\.(\d+))?(?:\.gz)?$")
 def eve_files(out_dir: str) -> list[str]:
     """DIR/eve.json and its rotated predecessors (eve.json.N, and
     eve.json.N.gz once logrotate compressed them) that exist, oldest
-    first; [] when there are none."""
+    first; [] when there are none (or out_dir is not a directory)."""
+    if not os.path.isdir(out_dir):
+        return []
     found = []
     for name in os.listdir(out_dir):
         match = _EVE_FILE.match(name)
