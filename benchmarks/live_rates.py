@@ -14,8 +14,7 @@ little to do and the capture path's own cost shows.
     python benchmarks/live_rates.py --paths afpacket --rates 50000,100000 --seconds 3
 
 tcpreplay comes from benchmarks/install_peers.sh (Debian package tcpreplay).
-Worker counts other than 1 are measured only when `exfilwatch live` has
---workers. Everything runs on the same cores as tcpreplay, so the numbers
+Everything runs on the same cores as tcpreplay, so the numbers
 understate a sensor with its own cores and a capture NIC.
 """
 from __future__ import annotations
@@ -68,12 +67,6 @@ class Step:
     @property
     def passed(self) -> bool:
         return self.kernel_packets > 0 and self.drop_ratio < DROP_LIMIT
-
-
-def live_has_workers() -> bool:
-    out = subprocess.run([sys.executable, "-m", "engine.cli", "live", "--help"], cwd=REPO,
-                         capture_output=True, text=True, check=True).stdout
-    return "--workers" in out
 
 
 def start_sensor(net: VethPair, out: Path, config: Path, path: str,
@@ -149,7 +142,7 @@ def main(argv=None) -> int:
     ap.add_argument("--make-if-missing", action="store_true",
                     help="generate the capture with make_corpus.py (seed 1) when it is absent")
     ap.add_argument("--paths", default="pcap,afpacket", help="capture paths to measure")
-    ap.add_argument("--workers", default="1,2,4", help="worker counts (when --workers exists)")
+    ap.add_argument("--workers", default="1,2,4", help="worker counts")
     ap.add_argument("--rates", default=",".join(map(str, DEFAULT_RATES)),
                     help="packets per second to try, in increasing order")
     ap.add_argument("--seconds", type=float, default=4.0, help="replay length of each step")
@@ -166,9 +159,6 @@ def main(argv=None) -> int:
                      f"--make-if-missing.")
         make_corpus(args.capture, seed=1)
     workers = [int(w) for w in args.workers.split(",")]
-    if not live_has_workers():
-        print("exfilwatch live has no --workers yet: measuring 1 worker only.")
-        workers = [1]
     rates = [int(r) for r in args.rates.split(",")]
 
     best, first_drops = {}, {}
