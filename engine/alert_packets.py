@@ -63,7 +63,8 @@ def add_keep_arguments(parser) -> None:
     parser.add_argument("--keep-kib", type=int, metavar="N",
                         help="keep the first N KiB of every flow's packets in memory and write "
                              "those of an alert's flows to DIR/extract/<alert_id>.pcap when it "
-                             "is raised (default 0: none kept)")
+                             "is raised (default 0: none kept; needs --workers 1, the process "
+                             "that raises the alerts)")
     parser.add_argument("--keep-mb", type=int, metavar="M",
                         help="memory for kept packets, all flows together; the oldest are "
                              f"overwritten (default {CoreConfig().keep_memory_mb})")
