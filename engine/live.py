@@ -105,6 +105,15 @@ class LiveHandle:
         self.linktype = dlt_to_linktype(pcap.datalink())
         self._arrays = batch_arrays(options.batch_size)
         self.packets_read = 0
+        self._count_from_here()
+
+    def _count_from_here(self) -> None:
+        """libpcap binds the socket before the filter is set, and its counters
+        include what arrived in between (a namespace's own IPv6 chatter, say);
+        counting from the moment the filter is in place keeps
+        kernel_packets - kernel_drops equal to what this handle reads."""
+        recv, drop, _ = self._pcap.stats()
+        self._uncounted = (recv, drop)
 
     def read(self, wait_s: float):
         """The next batch, or None when nothing came within ``wait_s``.
@@ -122,11 +131,14 @@ class LiveHandle:
         return batch
 
     def kernel_stats(self) -> dict:
-        """libpcap's counters since the handle opened: packets received (that
-        passed the filter), dropped for lack of buffer space, dropped by the
-        interface or its driver."""
+        """libpcap's counters since the filter was set: packets received (that
+        passed the filter), dropped for lack of buffer space; and since the
+        handle opened: dropped by the interface or its driver."""
         recv, drop, ifdrop = self._pcap.stats()
-        return {"kernel_packets": recv, "kernel_drops": drop, "kernel_ifdrops": ifdrop}
+        # libpcap's counters are 32-bit and wrap: so does the difference
+        return {"kernel_packets": (recv - self._uncounted[0]) % (1 << 32),
+                "kernel_drops": (drop - self._uncounted[1]) % (1 << 32),
+                "kernel_ifdrops": ifdrop}
 
     def join(self, options: LiveOptions) -> None:
         """Make a spare handle (open_spare) capture as ``options`` say: their
@@ -135,6 +147,7 @@ class LiveHandle:
         self._pcap.setfilter(options.bpf or "")
         if options.fanout_group is not None:
             self._pcap.set_fanout(options.fanout_group)
+        self._count_from_here()
         self.options = options
 
     def close(self) -> None:

@@ -26,6 +26,8 @@ from engine.live import LiveOptions, open_interface, run_live
 
 SERVER_IP = socket.inet_aton(SERVER_ADDR)
 CLIENT_IP = socket.inet_aton(CLIENT_ADDR)
+# Counting tests see only the frames they wrote, not the namespaces' own chatter.
+ONLY_OURS = "udp and host " + SERVER_ADDR + " and {}"
 
 
 def frame(sport: int, dport: int, payload: bytes, src=SERVER_IP, dst=CLIENT_IP) -> bytes:
@@ -131,7 +133,8 @@ def test_bpf_filter_and_snap_length_apply(net):
 
 
 def test_fanout_group_splits_by_flow_and_keeps_each_flow_whole(net):
-    handles = [capture(net, bpf="udp", fanout_group=4242, timeout_ms=20) for _ in range(2)]
+    handles = [capture(net, bpf=ONLY_OURS.format("portrange 5000-5039"), fanout_group=4242,
+                       timeout_ms=20) for _ in range(2)]
     try:
         tx_in = from_server(net)
         tx_out = sender(net, net.client_ns, net.client_if)
@@ -154,7 +157,8 @@ def test_fanout_group_splits_by_flow_and_keeps_each_flow_whole(net):
 
 def test_batch_stays_valid_until_the_next_read_then_its_blocks_are_reused(net):
     # 1 MiB of 128 KiB blocks: a burst of small frames fills it several times over
-    handle = capture(net, bpf="udp", snaplen=256, buffer_mb=1, timeout_ms=10)
+    handle = capture(net, bpf=ONLY_OURS.format("dst port 7009"), snaplen=256, buffer_mb=1,
+                     timeout_ms=10)
     try:
         assert handle.geometry.block_nr == 8
         tx = from_server(net)
@@ -182,7 +186,8 @@ def test_batch_stays_valid_until_the_next_read_then_its_blocks_are_reused(net):
 
 @pytest.mark.parametrize("path", ["pcap", "afpacket"])
 def test_kernel_drops_of_a_throttled_consumer_reach_the_stats_record(net, tmp_path, path):
-    handle = capture(net, capture=path, bpf="udp", snaplen=256, buffer_mb=1, timeout_ms=10)
+    handle = capture(net, capture=path, bpf=ONLY_OURS.format("dst port 7009"), snaplen=256,
+                     buffer_mb=1, timeout_ms=10)
     try:
         # nobody reads while 30,000 frames arrive: the 1 MiB ring overflows
         blast(from_server(net), 30000, b"flood")
@@ -201,6 +206,26 @@ def test_kernel_drops_of_a_throttled_consumer_reach_the_stats_record(net, tmp_pa
     assert capture_stats["packets_read"] == (capture_stats["kernel_packets"]
                                             - capture_stats["kernel_drops"])
     assert result.kernel == {k: v for k, v in capture_stats.items() if k in result.kernel}
+
+
+def test_pcap_counters_start_when_the_filter_is_set(net):
+    """libpcap counts what arrives between binding and filtering; kernel_stats
+    must not, or kernel_packets - kernel_drops exceeds what can be read."""
+    import dataclasses
+    handle = capture(net, capture="pcap", bpf="", timeout_ms=10)
+    try:
+        blast(from_server(net), 50, b"before")
+        time.sleep(0.2)
+        assert handle.kernel_stats()["kernel_packets"] >= 50
+        handle.join(dataclasses.replace(handle.options, bpf=ONLY_OURS.format("dst port 7010")))
+        assert handle.kernel_stats()["kernel_packets"] == 0
+        blast(from_server(net), 7, b"after", dport=7010)
+        got = read_packets(handle, 7, timeout_s=2)
+        assert [g for g in got if b"after" in g] == got and len(got) == 7
+        stats = handle.kernel_stats()
+        assert (stats["kernel_packets"], stats["kernel_drops"]) == (7, 0)
+    finally:
+        handle.close()
 
 
 def test_ring_geometry_fits_the_buffer_and_the_snap_length():
