@@ -50,7 +50,7 @@ class ExtractResult:
     expected: dict = field(default_factory=dict)   # flow_id -> packets its flow record counts
     found: dict = field(default_factory=dict)      # flow_id -> packets written
     packets_written: int = 0
-    fragments_written: int = 0                     # fragments written beside the packet completing them
+    fragments_written: int = 0                     # other fragments of their datagrams
     warnings: list = field(default_factory=list)   # sentences: changed captures, missing packets
 
 
