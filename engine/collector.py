@@ -61,7 +61,8 @@ class Collector:
         self.detection = DetectionEngine(settings.detection(), state_dir, source=source)
         try:
             self.sink = open_outputs(settings["outputs"], out_dir, output_format=output_format,
-                                     scope=self.detection.scope)
+                                     scope=self.detection.scope,
+                                     validation=lambda: self.settings["validation"])
         except BaseException:
             self.detection.close()
             raise
