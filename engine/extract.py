@@ -204,6 +204,7 @@ def _copy_flows(manifest: RunManifest, flow_ids, expected: dict, writer) -> _Cop
     # stop once every flow is complete; an unknown count means reading to the end
     owed = sum(expected.values()) if set(expected) >= set(copied.found) else None
     budget = manifest.packets          # the run may have stopped early (Ctrl-C)
+    reassembled = 0
     for capture in manifest.captures:
         with open_capture(capture.path) as reader:
             tags = np.empty(reader.batch_size, np.uint64)
@@ -222,35 +223,44 @@ def _copy_flows(manifest: RunManifest, flow_ids, expected: dict, writer) -> _Cop
                     owed -= int(hit.sum())
                 hit = hit[:batch.count] | hit[batch.count:]
                 uncharged = (tags[:batch.count] == 0) & (outer[:batch.count] == 0)
-                if hold or uncharged.any():
-                    _copy_with_fragments(batch, hit, uncharged, tags, hold, writer, copied)
+                completed = engine.counters()["frag.reassembled"] - reassembled
+                reassembled += completed
+                if completed or uncharged.any():
+                    _copy_with_fragments(batch, hit, uncharged, completed, tags, hold, writer,
+                                         copied)
                 else:
                     for i in np.flatnonzero(hit).tolist():
                         _write(writer, batch, i)
     return copied
 
 
-def _copy_with_fragments(batch: Batch, hit, uncharged, tags, hold: FragmentHold, writer,
-                         copied: _Copied) -> None:
+def _copy_with_fragments(batch: Batch, hit, uncharged, completed: int, tags,
+                         hold: FragmentHold, writer, copied: _Copied) -> None:
     """Write a batch's hits, holding the fragments charged to no flow until
-    the fragment completing their datagram says which flow it is."""
+    the fragment completing their datagram says which flow it is.
+    ``completed``: datagrams the core reassembled in this batch; a packet
+    charged to a flow is a fragment only then, so only then are the charged
+    packets decoded."""
     for i in range(batch.count):
+        if not (uncharged[i] or hit[i] or completed):
+            continue
+        frame, linktype = batch.packet(i), int(batch.linktypes[i])
         if uncharged[i]:
-            key = fragment_key(batch.packet(i), int(batch.linktypes[i]))
+            key = fragment_key(frame, linktype)
             if key is not None:
-                hold.hold(key, int(batch.ts_us[i]), batch.packet(i), int(batch.wirelens[i]),
-                          int(batch.linktypes[i]))
-        elif hit[i] or hold:
-            key = fragment_key(batch.packet(i), int(batch.linktypes[i]))
-            fragments = hold.take(key) if key is not None else []
-            if not hit[i]:
-                continue                  # another flow's datagram: its fragments are not ours
-            if key is not None and not fragments:
-                copied.incomplete[int(tags[i])] += 1
-            for ts_us, frame, wirelen, linktype in fragments:
-                writer.write(ts_us, frame, wirelen, linktype)
-            copied.fragments += len(fragments)
-            _write(writer, batch, i)
+                hold.hold(key, int(batch.ts_us[i]), frame, int(batch.wirelens[i]), linktype)
+            continue
+        key = fragment_key(frame, linktype) if completed else None
+        fragments = hold.take(key) if key is not None else []
+        completed -= key is not None
+        if not hit[i]:
+            continue                      # another flow's datagram: its fragments are not ours
+        if key is not None and not fragments:
+            copied.incomplete[int(tags[i])] += 1
+        for ts_us, held, wirelen, held_linktype in fragments:
+            writer.write(ts_us, held, wirelen, held_linktype)
+        copied.fragments += len(fragments)
+        _write(writer, batch, i)
 
 
 def _write(writer, batch: Batch, i: int) -> None:

@@ -8,6 +8,10 @@ holds each uncharged fragment under its datagram's key (addresses,
 protocol, IP identification) and writes the held ones when the completing
 fragment turns out to belong to a wanted flow. Held fragments are bounded
 like the core's reassembly: by datagram count, by age and by bytes.
+
+Not recognised, because dpkt does not decode the layers around them:
+fragments inside a UDP tunnel (VXLAN, Geneve, Teredo) or inside PPTP's GRE
+(compressed PPP); of those datagrams only the completing fragment is written.
 """
 from __future__ import annotations
 
@@ -72,8 +76,8 @@ def _ip_fragment_key(layer) -> tuple | None:
 def fragment_key(frame: bytes, linktype: int) -> tuple | None:
     """(src, dst, protocol, identification) of the datagram this frame is a
     fragment of, for the outermost fragmented IPv4/IPv6 header down the
-    layers dpkt decodes (VLAN, MPLS, PPP, PPPoE, GRE, IP-in-IP); None when the
-    frame is no fragment or cannot be decoded."""
+    layers dpkt decodes (VLAN, MPLS, PPP, PPPoE, GRE carrying IP,
+    IP-in-IP); None when the frame is no fragment or cannot be decoded."""
     try:
         layer = _link_payload(bytes(frame), linktype)
     except (dpkt.UnpackError, ValueError, IndexError, KeyError):

@@ -131,6 +131,15 @@ def test_another_flows_interleaved_fragments_are_not_written_even_with_the_same_
                                                  theirs_same_id[3], theirs_same_id[2]]
 
 
+def test_a_fragment_whose_datagram_never_completes_is_not_written(tmp_path):
+    stray = ipv4_fragments(A, B, 4000, 53, b"s" * 200, ident=11)[0]
+    d1 = ipv4_fragments(A, B, 4000, 53, b"e" * 200, ident=12)
+    whole = whole_udp(A, B, 4000, 53, b"tail")
+    frames, result, flow = extract_flow(tmp_path, [stray, *d1, whole], 4000)
+    assert frames == [*d1, whole]
+    assert result.found == {flow["flow_id"]: 2} and result.warnings == []
+
+
 def test_ipv6_fragments_are_all_written(tmp_path):
     d1 = ipv6_fragments(A6, B6, 4000, 53, b"6" * 250, ident=0x12345678)
     d2 = ipv6_fragments(A6, B6, 5000, 53, b"7" * 250, ident=0x12345679)
@@ -163,6 +172,10 @@ def test_fragment_key_names_the_datagram_and_ignores_whole_packets():
         (socket.inet_pton(socket.AF_INET6, A6), socket.inet_pton(socket.AF_INET6, B6), 17, 78)}
     # raw IP link type: the same key without the Ethernet header
     assert fragment_key(d4[0][14:], 101) == fragment_key(d4[0], 1)
+    # a whole GRE packet carrying a fragment: the inner datagram's key
+    gre = dpkt.ip.IP(src=socket.inet_aton("192.0.2.1"), dst=socket.inet_aton("192.0.2.2"), p=47,
+                     data=dpkt.gre.GRE(p=dpkt.ethernet.ETH_TYPE_IP, data=d4[0][14:]))
+    assert fragment_key(_ether(gre, dpkt.ethernet.ETH_TYPE_IP), 1) == fragment_key(d4[0], 1)
     assert fragment_key(whole_udp(A, B, 1, 2, b"x"), 1) is None
     assert fragment_key(b"\x00" * 3, 1) is None
 
