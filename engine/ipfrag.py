@@ -108,7 +108,6 @@ class FragmentHold:
         self.timeout_us = timeout_us
         self.max_bytes = max_bytes
         self.bytes = 0
-        self.dropped = 0                 # datagrams dropped before completion
         self._held: OrderedDict[tuple, _HeldDatagram] = OrderedDict()
 
     def __bool__(self) -> bool:
@@ -146,4 +145,3 @@ class FragmentHold:
 
     def _drop_oldest(self) -> None:
         self.take(next(iter(self._held)))
-        self.dropped += 1
