@@ -36,7 +36,9 @@ flags seen per direction, not Zeek's per-packet history:
   last_alert, ssl_history and client_cert_chain_fps are unset.
 * ssl.log validation_status (Zeek's policy/protocols/ssl/validate-certs)
   is engine.validation's verdict on the chain, spelled as Zeek writes it:
-  "ok" or OpenSSL's X509_verify_cert_error_string (see `validation_status`).
+  "ok" or OpenSSL's X509_verify_cert_error_string (see `validation_status`;
+  OpenSSL 1.1's spelling, as in Zeek's own test baselines: a Zeek linked
+  with OpenSSL 3 hyphenates "self-signed" in the two strings that have it).
   Like Zeek, the sink validates every chain it logs with a validator of its
   own (the run's [validation] trust store, approved CAs and cache caps,
   rebuilt when a reload changes them), so the detection layer's caches are
