@@ -84,7 +84,7 @@ def replay(paths, out_dir: str, settings: Settings = Settings(), state_dir: str 
     detection = DetectionEngine(settings.detection(), state_dir,
                                 source="replay:" + ",".join(os.path.basename(p) for p in paths))
     with open_outputs(settings["outputs"], out_dir, output_format=output_format,
-                      scope=detection.scope) as sink:
+                      scope=detection.scope, validation=lambda: settings["validation"]) as sink:
         result = ReplayResult(eve_path=sink.eve_path)
         write = RecordWriter.for_run(sink, detection, result, pipeline, settings, out_dir)
         try:
