@@ -160,6 +160,7 @@ class ChannelDelta(NamedTuple):
     bytes_in: int
     new_connection: bool
     at_us: int               # the packet time it counts at
+    direction: str           # the record's netscope direction (OUTBOUND, INBOUND, ...)
 
 
 class WindowStats(NamedTuple):
@@ -392,7 +393,7 @@ class ChannelAggregator:
         if len(self._pending) >= 7 * self.config.batch_size:
             self._flush()
         return ChannelDelta(self._keys[slot], o.internal_host, d_out, d_in, new_connection,
-                            end_us)
+                            end_us, direction)
 
     def advance(self, now_us: int):
         """Move packet time forward (a live sensor calls this on idle ticks):

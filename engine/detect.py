@@ -10,7 +10,7 @@ Everything runs on packet time, so a replay is reproducible.
 import logging
 from dataclasses import dataclass
 
-from .aggregate import AggregateConfig, ChannelAggregator, ChannelKey
+from .aggregate import AggregateConfig, ChannelAggregator
 from .alerts import AlertConfig, AlertManager, Candidate, Channel
 from .allowlist import Allowlist, AllowlistConfig
 from .baseline import BaselineConfig, SqliteBaseline, open_state, session_observations
@@ -256,7 +256,7 @@ class DetectionEngine:
                                          service=facts.app_proto if facts else None)
         if delta is None:
             return None
-        key = ChannelKey(*delta.key)
+        key = delta.key
         if delta.bytes_out:
             self.baseline.add_upload(delta.internal_host, delta.at_us, delta.bytes_out)
             day = delta.at_us // DAY_US
@@ -269,7 +269,7 @@ class DetectionEngine:
             if len(self._channel_new) >= MAX_CHANNEL_NOVELTY:
                 del self._channel_new[next(iter(self._channel_new))]
             self._channel_new[key] = frozenset(facts.new_for_org)
-        if self.scope.orient(flow).direction is not OUTBOUND:
+        if delta.direction is not OUTBOUND:
             return None
         if facts is not None and facts.allowlisted:
             return None
