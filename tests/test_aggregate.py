@@ -5,6 +5,7 @@ import pytest
 
 from engine.aggregate import AggregateConfig, ChannelAggregator, ChannelKey, window_label
 from engine.errors import ConfigError
+from engine.netscope import INTERNAL, OUTBOUND
 from engine.records import FlowRecord
 
 S = 1_000_000          # one second in microseconds
@@ -90,7 +91,8 @@ def test_internal_and_external_only_flows_are_skipped_and_counted():
     assert agg.stats()["skipped_internal"] == 1 and agg.stats()["skipped_external"] == 1
     assert len(agg) == 0
     agg = ChannelAggregator(AggregateConfig(include_internal=True, include_inbound=False))
-    assert agg.add_flow(flow(dst="10.0.0.9")) is not None
+    assert agg.add_flow(flow(dst="10.0.0.9")).direction == INTERNAL
+    assert agg.add_flow(flow(flow_id=2)).direction == OUTBOUND
     assert agg.add_flow(flow(src=EXT, dst=HOST)) is None
     assert agg.stats()["skipped_inbound"] == 1
 
