@@ -484,11 +484,11 @@ class ChannelAggregator:
         """ChannelStats of several channels at once (key -> stats; unknown keys
         are left out): one flush and one pass per window for the whole set,
         so a batch of flows costs a batch, not a scan per flow."""
+        self._flush()           # it may evict idle channels: look keys up after it
         slots_of = self._slots
         found = [(k, slots_of[k]) for k in map(tuple, keys) if k in slots_of]
         if not found:
             return {}
-        self._flush()
         slots = np.array([s for _, s in found], dtype=np.intp)
         per_window = []
         for w in self._windows:

@@ -121,6 +121,8 @@ class DetectionEngine:
         if touched:
             stats = self.aggregator.channels(touched)
             for key, (flow, facts) in touched.items():
+                if key not in stats:
+                    continue        # older than the longest window: evicted as idle, nothing to judge
                 event = self._evaluate(key, stats[key], flow, facts)
                 if event:
                     events.append(event)
