@@ -22,6 +22,11 @@ def test_every_scenario_gets_its_expected_verdict(outcomes):
     assert scenario_matrix.precision_recall(list(outcomes.values())) == (1.0, 1.0)
 
 
+def test_every_detection_the_ground_truth_requires_fires_and_no_other(outcomes):
+    assert {n: (o.missing, o.unexpected) for n, o in outcomes.items()} == \
+        {n: (set(), set()) for n in outcomes}
+
+
 @pytest.mark.parametrize("name,detection", [
     ("exfil_selfsigned_oddport.pcap", "untrusted_certificate"),
     ("exfil_selfsigned_oddport.pcap", "nonstandard_port"),
