@@ -6,7 +6,7 @@ prints the verdict matrix with precision and recall.
 For each capture in pcaps/scenarios: a fresh baseline state, the captures
 the scenario learns from replayed first, then the capture itself, with the
 configuration its ground truth names (home_net, the demo root CA as an
-approved CA, allowlist entries). An alert on the capture is an "alert"
+approved CA, allowlist entries, [detect] tunables it overrides). An alert on the capture is an "alert"
 verdict. Exit status 1 unless precision and recall are both 1.0.
 """
 import argparse
@@ -17,6 +17,8 @@ from dataclasses import dataclass, replace
 from pathlib import Path
 
 from engine.allowlist import AllowlistConfig
+from engine.config import from_table
+from engine.detections import DetectConfig
 from engine.replay import replay
 from engine.settings import Settings
 from engine.validation import ValidationConfig
@@ -50,6 +52,7 @@ def scenario_settings(config: dict) -> Settings:
     sections["validation"] = ValidationConfig.from_table(
         {"approved_ca_files": [str(SCENARIOS / config["trusted_ca_pem"])]})
     sections["allowlist"] = AllowlistConfig.from_table(config.get("allowlist", {}))
+    sections["detect"] = from_table(DetectConfig, config.get("detect", {}), "detect")
     return Settings(sections)
 
 
