@@ -719,10 +719,12 @@ def host_upload_jump(sc: Scenarios, cap: str) -> list[Flow]:
     rng = mp._rng(sc.seed, cap, "schedule")
     flows = []
     for d, day in enumerate(range(20, 29)):     # 20-28 March: the routine every day, the last too
-        flows.append(_browse(sc, cap, 10 * d, host, docs, at(day, 9) + rng.randint(0, 2_400) * 1_000_000,
-                             (6_000,), (30_000 + rng.randint(-4_000, 4_000),)))
-        flows.append(_browse(sc, cap, 10 * d + 1, host, api, at(day, 14) + rng.randint(0, 3_600) * 1_000_000,
-                             (3_000,), (15_000 + rng.randint(-3_000, 3_000),)))
+        morning = at(day, 9) + rng.randint(0, 2_400) * 1_000_000
+        flows.append(_browse(sc, cap, 10 * d, host, docs, morning, (6_000,),
+                             (30_000 + rng.randint(-4_000, 4_000),)))
+        afternoon = at(day, 14) + rng.randint(0, 3_600) * 1_000_000
+        flows.append(_browse(sc, cap, 10 * d + 1, host, api, afternoon, (3_000,),
+                             (15_000 + rng.randint(-3_000, 3_000),)))
     flows.append(sc.tls(cap, 100, host, S[docs], at(28, 16, 10), role="exfil",
                         downloads=(900,), uploads=(sc.size(1_200_000),), method="POST",
                         rate_toserver=1_500_000.0))
@@ -970,8 +972,8 @@ def check(out_dir: Path, truth: dict, transcripts: dict[str, list[Flow]] | None 
         if name not in SCENARIOS:
             raise ValueError(f"{name} in ground_truth.json is not a scenario of make_scenarios.py")
         ca_pem = cap["config"]["trusted_ca_pem"]
-        want = _expectation(name, SCENARIOS[name][1], ca_pem)
-        if {k: cap[k] for k in want} != want:
+        expected = _expectation(name, SCENARIOS[name][1], ca_pem)
+        if {k: cap[k] for k in expected} != expected:
             raise ValueError(f"{name}: ground_truth.json's expectations differ from SCENARIOS; "
                              f"regenerate it (--only {name})")
         pem = (out_dir / ca_pem).read_bytes()
