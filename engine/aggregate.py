@@ -480,6 +480,14 @@ class ChannelAggregator:
     def channel(self, key) -> ChannelStats | None:
         return self.channels([key]).get(tuple(key))
 
+    def no_traffic(self, key) -> ChannelStats:
+        """What a channel with nothing in any window reads as: the stats of a
+        record too old for every window (its channel was evicted as idle)."""
+        nothing = WindowStats(0, 0, 0.0, 0, 0, 0)
+        empty = np.zeros(0, dtype=np.int64)
+        return ChannelStats(ChannelKey(*key), 0, 0, 0, {w.label: nothing for w in self._windows},
+                            empty, empty)
+
     def channels(self, keys) -> dict:
         """ChannelStats of several channels at once (key -> stats; unknown keys
         are left out): one flush and one pass per window for the whole set,

@@ -121,9 +121,10 @@ class DetectionEngine:
         if touched:
             stats = self.aggregator.channels(touched)
             for key, (flow, facts) in touched.items():
-                if key not in stats:
-                    continue        # older than the longest window: evicted as idle, nothing to judge
-                event = self._evaluate(key, stats[key], flow, facts)
+                # a record older than the longest window finds its channel evicted
+                # as idle: no window counts it, but the flow's own facts still do
+                channel = stats.get(key) or self.aggregator.no_traffic(key)
+                event = self._evaluate(key, channel, flow, facts)
                 if event:
                     events.append(event)
         return events

@@ -314,13 +314,15 @@ def test_demo_exfil_capture_through_the_pipeline_tops_the_hourly_upload():
     assert row["connections"] == 1
 
 
-def test_detection_skips_a_record_whose_channel_went_idle_while_its_batch_was_applied():
+def test_a_record_whose_channel_went_idle_while_its_batch_was_applied_is_judged_on_its_own():
     from engine.detect import DetectionEngine
     detection = DetectionEngine()
     detection.process([flow(flow_id=1, out=1000)])
-    # a day later, with a record of the old channel that arrives far too late
-    late = flow(flow_id=3, out=500_000_000, start=T0 + 10 * S)
-    events = detection.process([flow(flow_id=2, dst="198.51.100.7", start=T0 + 25 * 3600 * S),
+    # 30 h later, with a record of that channel that comes far too late for
+    # any window: a two-hour connection that sent 500 MB
+    late = flow(flow_id=3, out=500_000_000, start=T0 + 10 * S, end=T0 + 7210 * S)
+    events = detection.process([flow(flow_id=2, dst="198.51.100.7", start=T0 + 30 * 3600 * S),
                                 late])
     assert detection.aggregator.channel(ChannelKey(HOST, EXT, "tls", 443, 6)) is None
-    assert not [e for e in events if e.get("dest_ip") == EXT]
+    [alert] = [e for e in events if e["dest_ip"] == EXT]
+    assert "connection open for 2.0 h" in alert["exfil"]["reasons"]
