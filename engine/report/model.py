@@ -22,7 +22,7 @@ ReportLimits; past it the entries that matter least are dropped and counted
 (Triage.dropped), and the page says so.
 """
 from array import array
-from collections import defaultdict
+from collections import OrderedDict, defaultdict
 from dataclasses import dataclass, field
 from datetime import datetime
 from typing import NamedTuple
@@ -354,9 +354,10 @@ class TriageBuilder:
         self.channels = {}          # Flow.channel_key -> Channel
         self.certificates = {}      # sha256 -> x509 body (CERTIFICATE_FIELDS)
         self.alerts = []
-        self.handshakes = {}        # FlowKey -> (service, fingerprints, cert sha256), oldest first
-        self.open_flows = {}        # FlowKey -> Flow with interim records, oldest record first
-        self.ended = {}             # FlowKey -> Flow ended, not settled yet, oldest first
+        # FIFO tables: an OrderedDict pops its oldest entry in O(1), a dict does not
+        self.handshakes = OrderedDict()   # FlowKey -> (sni, fingerprints, cert sha256)
+        self.open_flows = OrderedDict()   # FlowKey -> Flow with interim records, by last record
+        self.ended = OrderedDict()        # FlowKey -> Flow ended, not settled yet
         self.evidence = {}          # FlowKey -> Flow named by an alert kept
         self.wanted = set()         # FlowKey named by an alert before its flow record
         self.alert_targets = set()  # (host, dest_ip, dest_port) of alerts kept
@@ -398,7 +399,7 @@ class TriageBuilder:
         prev = self.handshakes.pop(key, ("", {}, ""))
         self.handshakes[key] = (prev[0] or sni, {**prev[1], **fps}, prev[2] or cert)
         if len(self.handshakes) > self.limits.handshakes:
-            del self.handshakes[next(iter(self.handshakes))]
+            self.handshakes.popitem(last=False)
             self.dropped.handshakes += 1
 
     def _certificate(self, rec: dict) -> None:
@@ -446,7 +447,7 @@ class TriageBuilder:
         else:
             self.ended[key] = f
             if len(self.ended) > self.limits.recent_flows:
-                self._settle(self.ended.pop(next(iter(self.ended))))
+                self._settle(self.ended.popitem(last=False)[1])
 
     def _alert(self, source: int, rec: dict) -> None:
         a = _alert(source, rec)
@@ -572,7 +573,7 @@ class TriageBuilder:
     def triage(self) -> Triage:
         for unsettled in (self.open_flows, self.ended):
             while unsettled:
-                self._settle(unsettled.pop(next(iter(unsettled))))
+                self._settle(unsettled.popitem(last=False)[1])
         alerts = sorted(self.alerts, key=lambda a: a.ts_us)
         flagged_channels = {f.channel_key for f in self.evidence.values()}
         for key, ch in self.channels.items():
