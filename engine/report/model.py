@@ -443,11 +443,11 @@ class TriageBuilder:
         self.newest_us[source] = max(self.newest_us.get(source, 0), end)
         if body.get("interim") is True:
             self.open_flows[key] = f
-            self._settle_idle_open_flows()
         else:
             self.ended[key] = f
             if len(self.ended) > self.limits.recent_flows:
                 self._settle(self.ended.popitem(last=False)[1])
+        self._settle_idle_open_flows()
 
     def _alert(self, source: int, rec: dict) -> None:
         a = _alert(source, rec)
