@@ -9,8 +9,8 @@ import pytest
 from engine.netscope import NetScope
 from engine.report.evefiles import SKIPPED_KEPT, read_directories
 from engine.report.html import render
-from engine.report.model import (OPEN_FLOW_IDLE_US, OutSeries, PRUNE_SLACK, ReportLimits,
-                                 TriageBuilder, build_triage)
+from engine.report.model import (MAX_CERTIFICATES, MAX_OPEN_FLOWS, OPEN_FLOW_IDLE_US, OutSeries,
+                                 PRUNE_SLACK, ReportLimits, TriageBuilder, build_triage)
 from report_records import alert, flow, tls, write_eve
 
 
@@ -198,5 +198,5 @@ def test_the_bounds_are_options_and_a_bad_value_names_the_option(tmp_path):
     help_text = " ".join(subprocess.run(run[:4] + ["--help"], capture_output=True,
                                         text=True).stdout.split())
     for words in ("in bounded memory", "--max-hosts", "--max-channels", "--max-alerts",
-                  "200,000 open flows"):
+                  f"{MAX_OPEN_FLOWS:,} open flows", f"{MAX_CERTIFICATES:,} certificates"):
         assert words in help_text

@@ -11,7 +11,9 @@ from ..netscope import NetScope
 from ..settings import load_settings
 from .evefiles import ReportInputError, read_directories
 from .html import render
-from .model import MAX_ALERTS, MAX_CHANNELS, MAX_HOSTS, ReportLimits, build_triage
+from .model import (CHANNEL_VALUES, CONTAINMENT_ENTRIES, MAX_ALERTS, MAX_CERTIFICATES,
+                    MAX_CHANNELS, MAX_HANDSHAKES, MAX_HOSTS, MAX_OPEN_FLOWS, RECENT_FLOWS,
+                    SERIES_SPANS, ReportLimits, build_triage)
 
 log = logging.getLogger(__name__)
 
@@ -24,12 +26,17 @@ DESCRIPTION = (
     "nothing fetched. A malformed line is skipped with a warning naming the file and line, "
     "and listed in the report. The records are read once, in bounded memory however many "
     "there are: per host and channel only counters, byte totals and bytes out over time "
-    "are kept; flows only while open or named by an alert. Past a bound (--max-hosts, "
-    "--max-channels, --max-alerts; also at most 20,000 certificates, 200,000 open flows and "
-    "200,000 handshakes awaiting their flow, 16 fingerprint values and certificates per "
-    "channel, 10,000 containment entries of each kind) what matters least is left out and "
-    "the report says how much. Exit status 2: a directory is missing or holds no eve.json, "
-    "the configuration is wrong, or the report cannot be written (or would overwrite an "
+    "are kept; flows only while open, for the next "
+    f"{RECENT_FLOWS:,} flows after they end, or when an alert names them. Past a bound "
+    "(--max-hosts, --max-channels, --max-alerts; also at most "
+    f"{MAX_CERTIFICATES:,} certificates, {MAX_OPEN_FLOWS:,} open flows and "
+    f"{MAX_HANDSHAKES:,} handshakes awaiting their flow, {CHANNEL_VALUES} fingerprint values "
+    f"and certificates per channel, {CONTAINMENT_ENTRIES:,} containment entries of each "
+    "kind) what matters least is left out and the report says how much; a host or channel "
+    "left out and seen again counts from then on. Each channel's bytes out over time are "
+    f"merged into {SERIES_SPANS // 2} time buckets past {SERIES_SPANS} spans. Exit status 2: "
+    "a directory is missing or holds no eve.json, the configuration is wrong, a bound is not "
+    "a whole number of at least 1, or the report cannot be written (or would overwrite an "
     "EVE file)."
 )
 
