@@ -71,7 +71,8 @@ class _World:
 def _tls(fid, t, src, sport, dst, dport, sni, sha) -> str:
     return (f'{{"timestamp":"{timestamp(t)}","flow_id":{fid},"event_type":"tls","src_ip":"{src}",'
             f'"src_port":{sport},"dest_ip":"{dst}","dest_port":{dport},"proto":"TCP","tls":'
-            f'{{"sni":"{sni}","version":"TLS 1.3","ja3":{{"hash":"304734bb1c086c3453b387400cf83f11",'
+            f'{{"sni":"{sni}","version":"TLS 1.3","ja3":{{'
+            f'"hash":"304734bb1c086c3453b387400cf83f11",'
             f'"string":"771,4866-4867-4865,0-11-10,29-23,0"}},"ja3s":{{"hash":'
             f'"15af977ce25de452b96affa2addb1036","string":"771,4866,43-51"}},"ja4":'
             f'"t13d1812h2_85036bcba153_d41ae481755e","ja4s":"t130200_1302_a56c5b993250",'

@@ -294,9 +294,6 @@ class Dropped:
     handshakes: int = 0         # handshakes forgotten: their flow shows the app_proto
     containment: int = 0
 
-    def __bool__(self) -> bool:
-        return any(vars(self).values())
-
 
 @dataclass
 class Triage:
@@ -404,9 +401,9 @@ class TriageBuilder:
 
     def _certificate(self, rec: dict) -> None:
         body = _dict(rec.get("x509"))
-        if body.get("sha256") and body["sha256"] not in self.certificates:
-            self.certificates[body["sha256"]] = {k: body[k] for k in CERTIFICATE_FIELDS
-                                                 if k in body}
+        sha = body.get("sha256")
+        if sha and isinstance(sha, str) and sha not in self.certificates:
+            self.certificates[sha] = {k: body[k] for k in CERTIFICATE_FIELDS if k in body}
             if _full(self.certificates, self.limits.certificates):
                 self.dropped.certificates += len(_prune(
                     self.certificates, self.limits.certificates,
