@@ -2,7 +2,7 @@
 the model is run in a child process (its own peak RSS, from getrusage) over
 a synthetic sensor output (benchmarks/make_eve.py) of N and 5N flows, with
 bounds small enough that both runs reach every one of them. The old model
-kept every record: about 6 KB more per flow, 1.2 GB between these runs.
+kept every record: about 5.4 KB a flow, some 0.9 GB between these runs.
 Measured figures on a multi-GB output are in benchmarks/README.md."""
 import json
 import subprocess
