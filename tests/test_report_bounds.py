@@ -70,7 +70,9 @@ def test_past_the_alert_bound_tier1_and_low_scores_go_but_containment_keeps_ever
     assert all(a.escalate for a in t.alerts) and kept[-1] == 20
     assert t.dropped.alerts == 20 - len(kept) == t.hosts[0].alerts_dropped
     assert t.containment["block_ips"] == sorted(f"203.0.113.{i}" for i in range(2, 21, 2))
-    assert "Tier 1 and lowest-score alerts were left out" in render(t, ["out"])
+    page = render(t, ["out"])
+    assert "Tier 1 and lowest-score alerts were left out" in page
+    assert f"… and {t.dropped.alerts:,} more with lower scores" in page      # in the host's card
 
 
 def test_containment_entries_past_their_bound_are_counted():

@@ -252,6 +252,9 @@ def _host(h: Host, t: Triage) -> str:
                                        f"Bytes out of {h.ip} over time")
              if series else "")
     alerts = "<h3>Alerts</h3>" + "".join(_alert(a, t) for a in h.alerts)
+    if h.alerts_dropped:
+        alerts += (f'<p class="meta">… and {h.alerts_dropped:,} more with lower scores, left '
+                   "out at the report's bound (--max-alerts)</p>")
     dropped = (f" (and {h.channels_dropped:,} that sent least, left out at the report's "
                "bound)" if h.channels_dropped else "")
     channels = (f"<details><summary>All {len(h.channels)} channels of {esc(h.ip)}{dropped}"
