@@ -202,3 +202,13 @@ def test_the_bounds_are_options_and_a_bad_value_names_the_option(tmp_path):
     for words in ("in bounded memory", "--max-hosts", "--max-channels", "--max-alerts",
                   f"{MAX_OPEN_FLOWS:,} open flows", f"{MAX_CERTIFICATES:,} certificates"):
         assert words in help_text
+
+
+def test_eve_files_are_read_lazily_one_record_at_a_time(tmp_path):
+    write_eve(tmp_path, [flow(i, "10.0.0.5", "203.0.113.9", 443, 1, 1) for i in range(1, 4)])
+    write_eve(tmp_path, [flow(9, "10.0.0.5", "203.0.113.9", 443, 1, 1)], "eve.json.1")
+    eve = read_directories([tmp_path])
+    records = eve.records
+    assert next(records)[1]["flow_id"] == 9 and eve.files == []    # nothing held ahead
+    assert [r["flow_id"] for _, r in records] == [1, 2, 3]
+    assert [p.rsplit("/", 1)[-1] for p in eve.files] == ["eve.json.1", "eve.json"]
