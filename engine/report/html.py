@@ -89,14 +89,16 @@ footer{max-width:1180px;margin:0 auto;padding:10px 24px 30px;color:var(--mute);f
 """
 
 
-def render(triage: Triage, sources: list, skipped: list = ()) -> str:
+def render(triage: Triage, sources: list, skipped: list = (), skipped_count: int = None) -> str:
     """The page for a triage; `sources` names the directories read,
-    `skipped` lists evefiles.SkippedLine."""
+    `skipped` lists evefiles.SkippedLine, the first of `skipped_count`
+    (default: as many as listed)."""
     span = (f"{format_time(triage.first_us)} – {format_time(triage.last_us)} UTC"
             if triage.first_us else "no timed records")
     where = sources[0] if len(sources) == 1 else f"{len(sources)} output directories"
     subtitle = f"{esc(span)} · {esc(where)}"
-    body = [_skipped(skipped), _summary(triage), _at_a_glance(triage), _containment(triage),
+    body = [_skipped(skipped, len(skipped) if skipped_count is None else skipped_count),
+            _bounds(triage.dropped), _summary(triage), _at_a_glance(triage), _containment(triage),
             _overview_charts(triage)]
     body += [_host(h, triage) for h in triage.flagged]
     body += [_other_hosts(triage), _certificates(triage)]
@@ -104,15 +106,40 @@ def render(triage: Triage, sources: list, skipped: list = ()) -> str:
                            footer=_footer(triage, sources))
 
 
-def _skipped(skipped) -> str:
-    if not skipped:
+def _skipped(skipped, count: int) -> str:
+    if not count:
         return ""
-    items = "".join(f"<li>{esc(s.path)} line {s.line}: {esc(s.problem)}</li>"
-                    for s in skipped[:SKIPPED_LISTED])
-    more = (f"<li>… and {len(skipped) - SKIPPED_LISTED} more</li>"
-            if len(skipped) > SKIPPED_LISTED else "")
-    return (f'<div class="warn"><b>{len(skipped)} malformed line(s) skipped</b>'
+    listed = skipped[:SKIPPED_LISTED]
+    items = "".join(f"<li>{esc(s.path)} line {s.line}: {esc(s.problem)}</li>" for s in listed)
+    more = f"<li>… and {count - len(listed)} more</li>" if count > len(listed) else ""
+    return (f'<div class="warn"><b>{count} malformed line(s) skipped</b>'
             f"<ul>{items}{more}</ul></div>")
+
+
+# what each of the model's bounds leaves out (model.Dropped), said to the analyst
+BOUND_TEXT = {
+    "hosts": "hosts without alerts that sent least were left out (--max-hosts)",
+    "channels": "channels that sent least were left out; their bytes still count in their "
+                "host's totals (--max-channels)",
+    "alerts": "Tier 1 and lowest-score alerts were left out; escalated alerts still add to the "
+              "containment list (--max-alerts)",
+    "certificates": "certificates with the lowest anomaly score were left out",
+    "open_flows": "long flows were forgotten between interim records: a later record counted "
+                  "them again",
+    "handshakes": "handshakes were forgotten before their flow ended: those flows show their "
+                  "application protocol instead of the SNI",
+    "containment": "containment entries past the list's bound were left out",
+}
+
+
+def _bounds(dropped) -> str:
+    """What the report left out to stay within its memory bounds."""
+    items = "".join(f"<li>{n:,} {BOUND_TEXT[name]}</li>" for name, n in vars(dropped).items()
+                    if n)
+    if not items:
+        return ""
+    return ('<div class="warn"><b>Records left out to keep the report within its memory '
+            "bounds</b> (see exfilwatch report --help)<ul>" + items + "</ul></div>")
 
 
 def _summary(t: Triage) -> str:
@@ -218,15 +245,20 @@ def _host(h: Host, t: Triage) -> str:
            if a.evidence else "") + "</div>" for a in h.answers) + "</div>"
     series = {}
     for ch in h.channels:
-        if ch.bytes_out and ch.flows[0].direction != INTERNAL:
-            series.setdefault(ch.label, []).extend(s for f in ch.flows for s in f.out_series)
-    first = min((f.start_us for ch in h.channels for f in ch.flows), default=0)
-    last = max((f.end_us for ch in h.channels for f in ch.flows), default=0)
+        if ch.bytes_out and ch.direction != INTERNAL:
+            series.setdefault(ch.label, []).extend(ch.out_series.spans())
     chart = ("<h3>Bytes out over time, per destination</h3>"
-             + svg.bytes_out_over_time(series, first, last, f"Bytes out of {h.ip} over time")
+             + svg.bytes_out_over_time(series, h.first_us, h.last_us,
+                                       f"Bytes out of {h.ip} over time")
              if series else "")
     alerts = "<h3>Alerts</h3>" + "".join(_alert(a, t) for a in h.alerts)
-    channels = (f"<details><summary>All {len(h.channels)} channels of {esc(h.ip)}</summary>"
+    if h.alerts_dropped:
+        alerts += (f'<p class="meta">… and {h.alerts_dropped:,} more with lower scores, left '
+                   "out at the report's bound (--max-alerts)</p>")
+    dropped = (f" (and {h.channels_dropped:,} that sent least, left out at the report's "
+               "bound)" if h.channels_dropped else "")
+    channels = (f"<details><summary>All {len(h.channels)} channels of {esc(h.ip)}{dropped}"
+                "</summary>"
                 + _channel_table(h.channels, t) + "</details>")
     cls = "card host escalated" if h.escalated else "card host"
     return (f'<section class="{cls}" id="{_anchor(h.ip)}">{head}{playbook}{chart}{alerts}'
@@ -294,6 +326,8 @@ def _channel_table(channels, t: Triage) -> str:
     rows = []
     for ch in channels[:ROWS_LISTED]:
         fps = " ".join(f"{k}={v}" for k, vs in sorted(ch.fingerprints.items()) for v in sorted(vs))
+        if ch.values_dropped:
+            fps += f" (+{ch.values_dropped} more values)"
         certs = []
         for sha in ch.certificates:
             x = t.certificates.get(sha, {})
@@ -302,7 +336,7 @@ def _channel_table(channels, t: Triage) -> str:
             certs.append(f"{x.get('subject', sha[:16])} ({status or 'not validated'}, "
                          f"score {x.get('score', '–')})")
         rows.append(f'<tr><td>{"<span class=flag>⚑</span> " if ch.alerted else ""}'
-                    f"{esc(ch.label)}</td><td class=\"n\">{len(ch.flows)}</td>"
+                    f"{esc(ch.label)}</td><td class=\"n\">{ch.flows}</td>"
                     f'<td class="n">{esc(human_bytes(ch.bytes_out))}</td>'
                     f'<td class="n">{esc(human_bytes(ch.bytes_in))}</td>'
                     f"<td>{esc(format_time(ch.first_us))} – {esc(format_time(ch.last_us))}</td>"
