@@ -46,7 +46,7 @@ class SensorPipeline:
             # an interim record comes before the flow's final one: keep the name for it
             app_proto = (self._app_protos.get if rec.interim else self._app_protos.pop)(
                 rec.flow_id, None)
-            out.append(rec._replace(app_proto=app_proto) if app_proto else rec)
+            out.append(rec.with_app_proto(app_proto) if app_proto else rec)
         acks, gaps = self.engine.ack_gap_events
         if acks != self._loss_seen[0]:
             # what the batch added to the capture-loss counters, for the
