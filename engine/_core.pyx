@@ -324,16 +324,34 @@ cdef extern from "<arpa/inet.h>" nogil:
 
 cdef extern from "Python.h":
     object PyUnicode_FromString(const char *u)
+    object PyUnicode_FromStringAndSize(const char *u, Py_ssize_t size)
 
 
 cdef extern from "<sys/socket.h>":
-    int AF_INET
     int AF_INET6
 
 
 cdef str _ip_text(const uint8_t *addr, uint8_t family):
     cdef char text[48]
-    inet_ntop(AF_INET if family == 4 else AF_INET6, addr, text, sizeof(text))
+    cdef int n = 0, i
+    cdef uint8_t b
+    if family == 4:
+        # dotted decimal written here: glibc's inet_ntop formats IPv4 with
+        # sprintf, which was the largest cost of taking records out of the
+        # core (two addresses per flow record and per handshake record)
+        for i in range(4):
+            b = addr[i]
+            if b >= 100:
+                text[n] = c'0' + b // 100
+                n += 1
+            if b >= 10:
+                text[n] = c'0' + b // 10 % 10
+                n += 1
+            text[n] = c'0' + b % 10
+            text[n + 1] = c'.'
+            n += 2
+        return PyUnicode_FromStringAndSize(text, n - 1)
+    inet_ntop(AF_INET6, addr, text, sizeof(text))
     return PyUnicode_FromString(text)
 
 
@@ -367,11 +385,15 @@ cdef object _flow_record(FlowEnd *e):
     ))
 
 
+# the flag names of each of the 256 values of HalfStream.flags, made once
+_HALF_FLAG_TUPLES = tuple(tuple([name for i, name in enumerate(HALF_FLAG_NAMES) if bits >> i & 1])
+                          for bits in range(256))
+
+
 cdef object _half_capture(HalfStream *h):
-    flags = tuple([HALF_FLAG_NAMES[i] for i in range(8) if h.flags & (1 << i)])
     data = (<const char *>h.buf)[:h.len] if h.len else b""
     return tuple.__new__(HalfCapture, (
-        HALF_KINDS[h.kind], data, h.start, flags,
+        HALF_KINDS[h.kind], data, h.start, _HALF_FLAG_TUPLES[h.flags],
         h.established_us if h.flags & HF_ESTABLISHED else None))
 
 
