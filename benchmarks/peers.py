@@ -65,7 +65,9 @@ def run_exfilwatch(path: Path) -> int:
     from engine._core import FlowEngine
     from engine.capture import open_capture
     from engine.config import CoreConfig
+    from engine.gc_tuning import tune_for_capture
 
+    tune_for_capture()                    # as the exfilwatch command does
     eng = FlowEngine(CoreConfig(capture_handshakes=False))
     with open_capture(path) as reader:
         for batch in reader:
@@ -80,8 +82,10 @@ def run_exfilwatch_full(path: Path) -> int:
     """The whole sensor pipeline in-process: the core plus the handshake layer
     (TLS/SSH/QUIC parsing, certificates); records are built, not written."""
     from engine.capture import open_capture
+    from engine.gc_tuning import tune_for_capture
     from engine.pipeline import SensorPipeline
 
+    tune_for_capture()                    # as the exfilwatch command does
     pipeline = SensorPipeline()
     with open_capture(path) as reader:
         for batch in reader:
@@ -94,8 +98,10 @@ def run_exfilwatch_full(path: Path) -> int:
 def run_exfilwatch_replay(path: Path) -> int:
     """What `exfilwatch replay` does: the pipeline, certificates, detections
     and alerts, EVE written to a temporary directory."""
+    from engine.gc_tuning import tune_for_capture
     from engine.replay import replay
 
+    tune_for_capture()                    # as the exfilwatch command does
     with tempfile.TemporaryDirectory(prefix="exw-replay-") as tmp:
         result = replay([str(path)], tmp)
     return result.counters["packets"]
