@@ -17,10 +17,11 @@
 # is walked (bounded by the input length) but not kept, and "capped" (or
 # "certificates_dropped") says so. No length field ever sizes an allocation.
 from libc.stdint cimport uint8_t, uint16_t, uint32_t
-from libc.string cimport memset
+from libc.string cimport memcpy, memset
 from cpython.buffer cimport PyObject_GetBuffer, PyBuffer_Release, PyBUF_SIMPLE
 from cpython.number cimport PyNumber_Index
 from cpython.list cimport PyList_New, PyList_SET_ITEM
+from cpython.bytes cimport PyBytes_AS_STRING, PyBytes_FromStringAndSize
 from cpython.ref cimport PyObject, Py_INCREF
 
 
@@ -778,6 +779,41 @@ def is_grease(value):
     return 0 <= value <= 0xffff and _tls_is_grease(<uint16_t>value)
 
 
+cdef Py_ssize_t _walk_tls_records(const uint8_t *p, size_t n, uint8_t *out, list alerts,
+                                  bint *malformed) except -1:
+    """The record walk of split_tls_records: how many handshake bytes in the
+    clear p[:n] carries. With `out` it also copies them there and appends
+    the alerts in the clear to `alerts`; without, it only counts, so that
+    the result is allocated once at its size."""
+    cdef size_t pos = 0, rlen, total = 0
+    cdef uint8_t ctype
+    cdef bint after_ccs = False
+    while pos + 5 <= n:
+        ctype = p[pos]
+        rlen = _be16(p + pos + 3)
+        if p[pos + 1] != 3 or ctype < 20 or ctype > 24:
+            malformed[0] = True
+            break
+        if ctype == 23:
+            break
+        if rlen > n - pos - 5:
+            rlen = n - pos - 5               # the capture ends inside this record
+        if ctype == 20:
+            after_ccs = True
+        elif ctype == 21 and rlen >= 2 and not after_ccs:
+            if out != NULL:
+                alerts.append((p[pos + 5], p[pos + 6]))
+        elif ctype == 22:
+            if after_ccs and not (rlen >= 4 and p[pos + 5] == 1
+                                  and _be24(p + pos + 6) + 4 == rlen):
+                break
+            if out != NULL:
+                memcpy(out + total, p + pos + 5, rlen)
+            total += rlen
+        pos += 5 + rlen
+    return total
+
+
 def split_tls_records(data):
     """A direction's TLS bytes -> (handshake bytes in the clear, alerts in the
     clear as (level, description) pairs, whether the record framing broke).
@@ -788,35 +824,17 @@ def split_tls_records(data):
     middlebox-compatibility mode. Application data ends the handshake."""
     cdef Py_buffer view
     cdef const uint8_t *p
-    cdef size_t n, pos = 0, rlen
-    cdef uint8_t ctype
-    cdef bint after_ccs = False, malformed = False
-    cdef bytearray handshake = bytearray()
-    alerts = []
+    cdef bint malformed = False
+    cdef Py_ssize_t total
+    cdef bytes handshake
+    cdef list alerts = []
     PyObject_GetBuffer(data, &view, PyBUF_SIMPLE)
     try:
         p = <const uint8_t*>view.buf
-        n = <size_t>view.len
-        while pos + 5 <= n:
-            ctype = p[pos]
-            rlen = _be16(p + pos + 3)
-            if p[pos + 1] != 3 or ctype < 20 or ctype > 24:
-                malformed = True
-                break
-            if ctype == 23:
-                break
-            if rlen > n - pos - 5:
-                rlen = n - pos - 5               # the capture ends inside this record
-            if ctype == 20:
-                after_ccs = True
-            elif ctype == 21 and rlen >= 2 and not after_ccs:
-                alerts.append((p[pos + 5], p[pos + 6]))
-            elif ctype == 22:
-                if after_ccs and not (rlen >= 4 and p[pos + 5] == 1
-                                      and _be24(p + pos + 6) + 4 == rlen):
-                    break
-                handshake += (<const char *>(p + pos + 5))[:rlen]
-            pos += 5 + rlen
-        return bytes(handshake), alerts, malformed
+        total = _walk_tls_records(p, <size_t>view.len, NULL, None, &malformed)
+        handshake = PyBytes_FromStringAndSize(NULL, total)
+        _walk_tls_records(p, <size_t>view.len, <uint8_t *>PyBytes_AS_STRING(handshake), alerts,
+                          &malformed)
+        return handshake, alerts, malformed
     finally:
         PyBuffer_Release(&view)
