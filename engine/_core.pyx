@@ -250,8 +250,8 @@ cdef class FlowEngine:
         out = []
         for i in range(self.table.n_ja4ssh):
             e = &self.table.ja4ssh_ends[i]
-            out.append(tuple.__new__(Ja4sshRecord, (
-                *_tuple_fields(&e.t), e.index, e.mode[0], e.mode[1], e.pkts[0], e.pkts[1],
+            out.append(_record(Ja4sshRecord, _tuple_fields(&e.t), (
+                e.index, e.mode[0], e.mode[1], e.pkts[0], e.pkts[1],
                 e.acks[0], e.acks[1], e.at_us)))
         self.table.n_ja4ssh = 0
         return out
@@ -322,6 +322,10 @@ cdef class FlowEngine:
 cdef extern from "<arpa/inet.h>" nogil:
     const char *inet_ntop(int af, const void *src, char *dst, unsigned int size)
 
+from cpython.ref cimport Py_INCREF
+from cpython.tuple cimport PyTuple_SET_ITEM
+from cpython.type cimport PyType_GenericAlloc
+
 cdef extern from "Python.h":
     object PyUnicode_FromString(const char *u)
     object PyUnicode_FromStringAndSize(const char *u, Py_ssize_t size)
@@ -358,8 +362,28 @@ cdef str _ip_text(const uint8_t *addr, uint8_t family):
 cdef tuple _tuple_fields(FlowTuple *t):
     """flow_id, src_ip, src_port, dest_ip, dest_port, proto, vlan: the
     leading fields of every record type."""
+    # most flows have no VLAN tag: skip building and filtering a list for them
+    vlan = tuple([v for v in t.vlan[:3] if v]) if t.vlan[0] or t.vlan[1] or t.vlan[2] else ()
     return (t.flow_id, _ip_text(t.src, t.family), t.sport, _ip_text(t.dst, t.family), t.dport,
-            t.proto, tuple([v for v in t.vlan[:3] if v]))
+            t.proto, vlan)
+
+
+cdef object _record(type cls, tuple lead, tuple rest):
+    """The NamedTuple `cls` holding lead's items, then rest's: what
+    tuple.__new__(cls, (*lead, *rest)) gives, without the list, the
+    intermediate tuples and the Python-level call it costs. Runs once per
+    record leaving the core."""
+    cdef Py_ssize_t n = len(lead), i
+    rec = PyType_GenericAlloc(cls, n + len(rest))     # a tuple subclass's own allocator
+    for i in range(n):
+        item = lead[i]
+        Py_INCREF(item)                               # PyTuple_SET_ITEM steals a reference
+        PyTuple_SET_ITEM(rec, i, item)
+    for i in range(len(rest)):
+        item = rest[i]
+        Py_INCREF(item)
+        PyTuple_SET_ITEM(rec, n + i, item)
+    return rec
 
 
 cdef object _flow_record(FlowEnd *e):
@@ -368,8 +392,7 @@ cdef object _flow_record(FlowEnd *e):
     cdef bint resp = icmp and s.has_resp_icmp
     # built as the tuple itself, in FlowRecord's field order: this runs once
     # per flow and NamedTuple's Python-level __new__ doubled its cost
-    return tuple.__new__(FlowRecord, (
-        *_tuple_fields(&e.t),
+    return _record(FlowRecord, _tuple_fields(&e.t), (
         e.t.depth,
         s.pkts_ts, s.pkts_tc, s.bytes_ts, s.bytes_tc,
         s.first_us, s.last_us, e.end_us,
@@ -392,14 +415,13 @@ _HALF_FLAG_TUPLES = tuple(tuple([name for i, name in enumerate(HALF_FLAG_NAMES) 
 
 cdef object _half_capture(HalfStream *h):
     data = (<const char *>h.buf)[:h.len] if h.len else b""
-    return tuple.__new__(HalfCapture, (
+    return _record(HalfCapture, (
         HALF_KINDS[h.kind], data, h.start, _HALF_FLAG_TUPLES[h.flags],
-        h.established_us if h.flags & HF_ESTABLISHED else None))
+        h.established_us if h.flags & HF_ESTABLISHED else None), ())
 
 
 cdef object _handshake_record(HandshakeEnd *e):
-    return tuple.__new__(HandshakeRecord, (
-        *_tuple_fields(&e.t),
+    return _record(HandshakeRecord, _tuple_fields(&e.t), (
         e.first_us, e.at_us,
         _half_capture(&e.sess.half[0]),
         _half_capture(&e.sess.half[1]),
