@@ -219,13 +219,16 @@ cdef class FlowEngine:
         """(ACK events, gap events) so far: the capture-loss counters, cheaply."""
         return self.table.ack_events, self.table.gap_events
 
-    def take_flows(self):
-        """The records of flows ended since the last call, oldest first."""
+    def take_flows(self, dict app_protos=None):
+        """The records of flows ended since the last call, oldest first.
+
+        With `app_protos` (flow_id -> app_proto, as the handshake layer named
+        the flows) each record carries its flow's name, and a flow's entry
+        leaves the dict with its final record (an interim record keeps it)."""
         cdef uint32_t i
-        cdef FlowEnd *e
         out = []
         for i in range(self.table.n_ended):
-            out.append(_flow_record(&self.table.ended[i]))
+            out.append(_flow_record(&self.table.ended[i], app_protos))
         self.table.n_ended = 0
         return out
 
@@ -386,10 +389,16 @@ cdef object _record(type cls, tuple lead, tuple rest):
     return rec
 
 
-cdef object _flow_record(FlowEnd *e):
+cdef object _flow_record(FlowEnd *e, dict app_protos):
     cdef FlowStats *s = &e.st
     cdef bint icmp = e.t.proto == 1 or e.t.proto == 58
     cdef bint resp = icmp and s.has_resp_icmp
+    cdef bint interim = e.reason == END_INTERIM
+    app_proto = None
+    if app_protos:
+        # named here rather than by a copy of the record made afterwards
+        app_proto = (app_protos.get(e.t.flow_id) if interim
+                     else app_protos.pop(e.t.flow_id, None))
     # built as the tuple itself, in FlowRecord's field order: this runs once
     # per flow and NamedTuple's Python-level __new__ doubled its cost
     return _record(FlowRecord, _tuple_fields(&e.t), (
@@ -402,8 +411,8 @@ cdef object _flow_record(FlowEnd *e):
         s.icmp_code if icmp else None,
         s.resp_icmp_type if resp else None,
         s.resp_icmp_code if resp else None,
-        e.reason == END_INTERIM,
-        None,
+        interim,
+        app_proto,
         s.missed_bytes,
     ))
 
