@@ -217,7 +217,7 @@ cdef struct Flow:
     uint8_t isn_known        # bit per direction: next_seq[] is valid
     uint32_t next_seq[2]     # next expected TCP sequence number per direction
     uint8_t not_bare_ack[2]  # TCP packets with flags other than ACK alone, per direction (saturating)
-    uint8_t ja4ssh_done      # JA4SSH finished (FIN-ACK seen) or refused
+    uint8_t ja4ssh_done      # JA4SSH finished (flow ended) or refused (memory cap)
     Session *sess            # handshake buffers while capturing, else NULL
     Ja4ssh *ja4ssh           # JA4SSH window of an SSH flow, else NULL
     int64_t interim_mark_us  # when the flow's last (interim) record was due

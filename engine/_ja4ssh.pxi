@@ -90,11 +90,9 @@ cdef void ja4ssh_packet(FlowTable *ft, Flow *f, PacketView *pv, bint toserver,
     elif pv.tcp_flags == TH_ACK:
         # a bare ACK: the ACK flag alone (a FIN-ACK or PSH-ACK is not one)
         j.acks[d] += 1
-    if pv.tcp_flags == (TH_FIN | TH_ACK):
-        # FoxIO's reference closes the fingerprint at the first bare FIN-ACK
-        ja4ssh_emit(ft, f, now_us)
-        ja4ssh_stop(ft, f)
-    elif j.count >= JA4SSH_WINDOW:
+    # the last window runs to the end of the flow, teardown ACKs included, as
+    # FoxIO's Rust implementation counts it (its Python one stops at the first FIN)
+    if j.count >= JA4SSH_WINDOW:
         ja4ssh_emit(ft, f, now_us)
         index = j.index
         memset(j, 0, sizeof(Ja4ssh))

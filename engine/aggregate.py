@@ -27,9 +27,11 @@ flushes first.
 
 Bounds (all in AggregateConfig, all counted in `stats()`):
 * `max_channels` live channels (default 50,000). Memory per channel is
-  about 16 bytes x beacon_ring + 48 bytes x buckets_per_window x windows +
-  ~300 bytes of key and index: 10.4 KiB with the defaults, 520 MiB at the
-  cap. Arrays grow on demand, so memory follows the live channel count.
+  48 bytes x buckets_per_window x windows + ~450 bytes of key, index and
+  beacon ring + 16 bytes per connection in the ring (at most beacon_ring):
+  2.7 KiB for a channel of one connection with the defaults, at most
+  about 11 KiB, 530 MiB at the cap. Window arrays grow on demand and rings
+  grow with their connections, so memory follows the live traffic.
   When a new channel finds the table full, idle channels go first, then the
   least recently seen 1/16 of the table (`evicted_cap`).
 * A channel idle for `idle_timeout_s` of packet time (default: the longest
@@ -45,6 +47,7 @@ Bounds (all in AggregateConfig, all counted in `stats()`):
   (a flow that ended by timeout long ago) counts only in the longer windows
   it still falls into (`late_records` counts records missing from any).
 """
+from array import array
 from dataclasses import dataclass, field
 import logging
 import re
@@ -157,6 +160,7 @@ class ChannelDelta(NamedTuple):
     bytes_in: int
     new_connection: bool
     at_us: int               # the packet time it counts at
+    direction: str           # the record's netscope direction (OUTBOUND, INBOUND, ...)
 
 
 class WindowStats(NamedTuple):
@@ -230,6 +234,40 @@ class _Interner:
             self.free.append(i)
 
 
+class _Ring:
+    """A channel's last `size` connections (start time, bytes out), grown as
+    they come so that the many one-connection channels stay small."""
+    __slots__ = ("size", "count", "start_us", "bytes_out")
+
+    def __init__(self, size: int):
+        self.size, self.count = size, 0          # count: connections over the channel's life
+        self.start_us, self.bytes_out = array("q"), array("q")
+
+    def add(self, start_us: int, bytes_out: int) -> int:
+        """Remember a new connection; its sequence number."""
+        seq = self.count
+        if seq < self.size:
+            self.start_us.append(start_us)
+            self.bytes_out.append(bytes_out)
+        else:
+            self.start_us[seq % self.size] = start_us
+            self.bytes_out[seq % self.size] = bytes_out
+        self.count = seq + 1
+        return seq
+
+    def update(self, seq: int, bytes_out: int):
+        """A later record of connection `seq`, while it is still remembered."""
+        if self.count - seq <= self.size:
+            self.bytes_out[seq % self.size] = bytes_out
+
+    def oldest_first(self, values: array) -> np.ndarray:
+        """A copy of start_us or bytes_out, oldest connection first."""
+        if self.count <= self.size:
+            return np.frombuffer(values, np.int64).copy()
+        cut = self.count % self.size
+        return np.frombuffer(values[cut:] + values[:cut], np.int64)
+
+
 class _Window:
     __slots__ = ("seconds", "label", "bucket_us", "nb", "epoch", "out", "inn", "conns",
                  "dur_total", "dur_max")
@@ -274,14 +312,10 @@ class ChannelAggregator:
         self._capacity = min(1024, config.max_channels)
         for name, dtype, fill in self._SLOT_ARRAYS:
             setattr(self, "_" + name, np.full(self._capacity, fill, dtype=dtype))
-        ring = config.beacon_ring
-        self._ring_ts = np.zeros((self._capacity, ring), dtype=np.int64)
-        self._ring_out = np.zeros((self._capacity, ring), dtype=np.int64)
-        # touched once or twice per record: Python lists and flat views, since
-        # a numpy scalar access costs several times a list's
-        self._ring_ts_flat, self._ring_out_flat = self._ring_ts.reshape(-1), self._ring_out.reshape(-1)
+        # touched once or twice per record: Python lists, since a numpy
+        # scalar access costs several times a list's
         self._gen = [0] * self._capacity             # bumped when a slot is released
-        self._ring_count = [0] * self._capacity      # connections over the channel's life
+        self._rings: list = [None] * self._capacity  # slot -> _Ring
         self._windows = [_Window(s, config.buckets_per_window, self._capacity)
                          for s in config.windows]
         self._by_label = {w.label: w for w in self._windows}
@@ -335,18 +369,14 @@ class ChannelAggregator:
         slot = self._slots.get(key)
         if slot is None:
             slot = self._create(key, flow.start_us)
-        ring = self.config.beacon_ring
         new_connection = slot != old_slot or gen != self._gen[slot]
         if new_connection:
             # first record of the flow, or its channel was evicted since
             gen = self._gen[slot]
-            seq = self._ring_count[slot]
-            self._ring_ts_flat[slot * ring + seq % ring] = flow.start_us
-            self._ring_out_flat[slot * ring + seq % ring] = o.bytes_out
-            self._ring_count[slot] = seq + 1
+            seq = self._rings[slot].add(flow.start_us, o.bytes_out)
             self.counters["flows"] += 1
-        elif self._ring_count[slot] - seq <= ring:
-            self._ring_out_flat[slot * ring + seq % ring] = o.bytes_out
+        else:
+            self._rings[slot].update(seq, o.bytes_out)
         d_out, d_in, d_dur = o.bytes_out - prev_out, o.bytes_in - prev_in, duration - prev_dur
         if d_out < 0 or d_in < 0 or d_dur < 0:
             self.counters["counter_decreases"] += 1
@@ -363,7 +393,7 @@ class ChannelAggregator:
         if len(self._pending) >= 7 * self.config.batch_size:
             self._flush()
         return ChannelDelta(self._keys[slot], o.internal_host, d_out, d_in, new_connection,
-                            end_us)
+                            end_us, direction)
 
     def advance(self, now_us: int):
         """Move packet time forward (a live sensor calls this on idle ticks):
@@ -415,7 +445,7 @@ class ChannelAggregator:
         rows["duration_max_us"] = t["dur_max"][slots]
         rows["first_seen_us"] = self._first_seen[slots]
         rows["last_seen_us"] = self._last_seen[slots]
-        rows["connections_seen"] = np.array(self._ring_count, dtype=np.int64)[slots]
+        rows["connections_seen"] = [self._rings[s].count for s in slots]
         return rows
 
     def channels_over(self, window, *, bytes_out: int = 0, bytes_in: int = 0,
@@ -450,38 +480,46 @@ class ChannelAggregator:
     def channel(self, key) -> ChannelStats | None:
         return self.channels([key]).get(tuple(key))
 
+    def no_traffic(self, key) -> ChannelStats:
+        """What a channel with nothing in any window reads as: the stats of a
+        record too old for every window (its channel was evicted as idle)."""
+        nothing = WindowStats(0, 0, 0.0, 0, 0, 0)
+        empty = np.zeros(0, dtype=np.int64)
+        return ChannelStats(ChannelKey(*key), 0, 0, 0, {w.label: nothing for w in self._windows},
+                            empty, empty)
+
     def channels(self, keys) -> dict:
         """ChannelStats of several channels at once (key -> stats; unknown keys
         are left out): one flush and one pass per window for the whole set,
         so a batch of flows costs a batch, not a scan per flow."""
-        found = [(tuple(k), self._slots[tuple(k)]) for k in keys if tuple(k) in self._slots]
+        self._flush()           # it may evict idle channels: look keys up after it
+        slots_of = self._slots
+        found = [(k, slots_of[k]) for k in map(tuple, keys) if k in slots_of]
         if not found:
             return {}
-        self._flush()
         slots = np.array([s for _, s in found], dtype=np.intp)
-        per_window = {}
+        per_window = []
         for w in self._windows:
             now_b = self.now_us // w.bucket_us
             epoch = w.epoch[slots]
             valid = (epoch > now_b - w.nb) & (epoch <= now_b)
-            sums = {name: np.where(valid, getattr(w, name)[slots], 0).sum(axis=1)
-                    for name in ("out", "inn", "conns", "dur_total")}
-            sums["dur_max"] = np.where(valid, w.dur_max[slots], 0).max(axis=1)
-            per_window[w.label] = sums
-        out, ring = {}, self.config.beacon_ring
+            out, inn, conns, dur_total = (np.where(valid, getattr(w, name)[slots], 0)
+                                          .sum(axis=1).tolist()
+                                          for name in ("out", "inn", "conns", "dur_total"))
+            dur_max = np.where(valid, w.dur_max[slots], 0).max(axis=1).tolist()
+            # one list conversion per column: a numpy scalar per value costs far more
+            per_window.append((w.label, [
+                WindowStats(o, n, o / max(n, 1), c, t, m)
+                for o, n, c, t, m in zip(out, inn, conns, dur_total, dur_max)]))
+        first_seen, last_seen = self._first_seen[slots].tolist(), self._last_seen[slots].tolist()
+        result = {}
         for i, (key, slot) in enumerate(found):
-            windows = {}
-            for label, s in per_window.items():
-                o, n = int(s["out"][i]), int(s["inn"][i])
-                windows[label] = WindowStats(o, n, o / max(n, 1), int(s["conns"][i]),
-                                             int(s["dur_total"][i]), int(s["dur_max"][i]))
-            count = self._ring_count[slot]
-            order = np.arange(max(count - ring, 0), count) % ring
-            out[key] = ChannelStats(self._keys[slot], int(self._first_seen[slot]),
-                                    int(self._last_seen[slot]), count, windows,
-                                    self._ring_ts[slot, order].copy(),
-                                    self._ring_out[slot, order].copy())
-        return out
+            ring = self._rings[slot]
+            result[key] = ChannelStats(self._keys[slot], first_seen[i], last_seen[i], ring.count,
+                                       {label: rows[i] for label, rows in per_window},
+                                       ring.oldest_first(ring.start_us),
+                                       ring.oldest_first(ring.bytes_out))
+        return result
 
     def __len__(self):
         return len(self._slots)
@@ -507,7 +545,7 @@ class ChannelAggregator:
         self._ext_id[slot] = self._externals.acquire(key.external_ip)
         self._first_seen[slot] = first_us
         self._last_seen[slot] = first_us
-        self._ring_count[slot] = 0
+        self._rings[slot] = _Ring(self.config.beacon_ring)
         self.counters["channels_created"] += 1
         return slot
 
@@ -517,13 +555,8 @@ class ChannelAggregator:
             arr = np.full(new, fill, dtype=dtype)
             arr[:old] = getattr(self, "_" + name)
             setattr(self, "_" + name, arr)
-        for name in ("_ring_ts", "_ring_out"):
-            arr = np.zeros((new, self.config.beacon_ring), dtype=np.int64)
-            arr[:old] = getattr(self, name)
-            setattr(self, name, arr)
-        self._ring_ts_flat, self._ring_out_flat = self._ring_ts.reshape(-1), self._ring_out.reshape(-1)
         self._gen.extend([0] * (new - old))
-        self._ring_count.extend([0] * (new - old))
+        self._rings.extend([None] * (new - old))
         for w in self._windows:
             w.grow(new)
         self._keys.extend([None] * (new - old))
@@ -563,7 +596,7 @@ class ChannelAggregator:
         self._hosts.release(int(self._host_id[slot]))
         self._externals.release(int(self._ext_id[slot]))
         self._host_id[slot] = self._ext_id[slot] = -1
-        self._ring_count[slot] = 0
+        self._rings[slot] = _Ring(self.config.beacon_ring)     # a released slot reads as empty
         for w in self._windows:
             w.epoch[slot] = -1
         self._free.append(slot)

@@ -21,6 +21,12 @@ SQLite, as used here:
   plus what this instance has not written yet) but written in one
   transaction per `batch_size` entries, or on flush()/close(). A crash
   loses at most the unwritten batch.
+* The file is asked only about keys this instance has not met: the keys it
+  wrote or found there are remembered (up to MAX_STORED_KEYS per table,
+  forgotten when a prune deletes rows), and a private in-memory store (a
+  replay without --state) is never asked, since it holds nothing else. A
+  row another process prunes meanwhile still counts as known until this
+  instance's next prune.
 * Bounded size, pruned every `prune_interval_s` of packet time and on
   prune(): entries not seen for `retention_days` go, then, beyond
   `max_entities` (per-organisation rows) and `max_host_entries` (per-host
@@ -54,6 +60,7 @@ KINDS = ("dest_ip", "sni", "domain", "ja4", "cert_sha256")
 SCHEMA_VERSION = 1
 STATE_FILE = "baseline.sqlite"
 _IN_CHUNK = 300              # (kind, value[, host]) tuples per IN (...) query
+MAX_STORED_KEYS = 250_000    # keys remembered as rows of the file, per table (~50 MiB)
 
 
 class Novelty(NamedTuple):
@@ -236,6 +243,25 @@ def _widen(span: list, ts: int) -> None:
         span[1] = ts
 
 
+class _StoredKeys:
+    """Keys known to be rows of one table: written by this instance or found
+    there. `complete` when they are all its rows (a private in-memory
+    database only this instance writes): a key outside is then absent."""
+    __slots__ = ("keys", "complete")
+
+    def __init__(self, complete: bool):
+        self.keys, self.complete = set(), complete
+
+    def add(self, keys) -> None:
+        if len(self.keys) + len(keys) > MAX_STORED_KEYS:
+            self.forget()
+        if len(keys) <= MAX_STORED_KEYS:
+            self.keys.update(keys)
+
+    def forget(self) -> None:
+        self.keys, self.complete = set(), False
+
+
 def open_state(state_dir: str, config: "BaselineConfig" = BaselineConfig(),
                source: str = "default") -> "SqliteBaseline":
     """The baseline of a --state directory (created if missing)."""
@@ -278,6 +304,8 @@ class SqliteBaseline:
         self._min_mem_day = -1               # days before it were let go of (see add_upload)
         self._run_first_day = math.inf       # the oldest day this run counted upload on
         self._next_prune_us = 0
+        private = path == ":memory:" and not read_only
+        self._stored = {"entity": _StoredKeys(private), "entity_host": _StoredKeys(private)}
         self.counters = dict.fromkeys(("observations", "batches", "prunes",
                                        "pruned_age", "pruned_cap"), 0)
 
@@ -349,8 +377,21 @@ class SqliteBaseline:
         return answers
 
     def _existing(self, table, columns, keys) -> set:
+        """Which of `keys` are rows of `table`; the file is asked only
+        about those this instance has not met (see _StoredKeys)."""
+        stored = self._stored[table]
+        found = {k for k in keys if k in stored.keys}
+        if stored.complete:
+            return found
+        unknown = [k for k in keys if k not in found]
+        if unknown:
+            queried = self._query_existing(table, columns, unknown)
+            stored.add(queried)
+            found |= queried
+        return found
+
+    def _query_existing(self, table, columns, keys: list) -> set:
         found = set()
-        keys = list(keys)
         if len(keys) == 1:               # observe(): one primary-key probe
             where = " AND ".join(f"{c.strip()} = ?" for c in columns.split(","))
             if self._db.execute(f"SELECT 1 FROM {table} WHERE {where}", keys[0]).fetchone():
@@ -493,6 +534,8 @@ class SqliteBaseline:
             except BaseException:
                 db.execute("ROLLBACK")
                 raise
+            self._stored["entity"].add(self._ent.keys())
+            self._stored["entity_host"].add(self._enth.keys())
             self._ent.clear()
             self._enth.clear()
             self._new_hosts.clear()
@@ -550,6 +593,9 @@ class SqliteBaseline:
             raise
         self.counters["pruned_cap"] += capped
         self.counters["prunes"] += 1
+        if deleted["entity"] or deleted["entity_host"]:
+            for stored in self._stored.values():
+                stored.forget()
         if any(deleted.values()):
             log.info("baseline %s pruned %s", self.path, deleted)
         return deleted

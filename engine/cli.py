@@ -91,7 +91,9 @@ def build_parser() -> argparse.ArgumentParser:
     lp.add_argument("-i", "--interface", required=True, action="append", metavar="IFACE",
                     help="network interface to capture on (repeat for several)")
     lp.add_argument("-o", "--output", required=True, metavar="DIR",
-                    help="output directory (created if missing) for the files --format names")
+                    help="output directory (created if missing) for the files --format names, "
+                         "and run.json (interfaces, packet span and count), rewritten with "
+                         "each stats record")
     _add_format_argument(lp)
     live_defaults = LiveOptions("-")
     lp.add_argument("--bpf", metavar="EXPR", help="BPF capture filter, as tcpdump takes it")

@@ -8,6 +8,7 @@ re-read; flow and baseline state kept; sinks reopened for rotation).
 """
 from __future__ import annotations
 
+import dataclasses
 import logging
 import time
 from dataclasses import dataclass, field
@@ -61,18 +62,26 @@ class Collector:
         self.detection = DetectionEngine(settings.detection(), state_dir, source=source)
         try:
             self.sink = open_outputs(settings["outputs"], out_dir, output_format=output_format,
-                                     scope=self.detection.scope)
+                                     scope=self.detection.scope,
+                                     validation=lambda: self.settings["validation"])
         except BaseException:
             self.detection.close()
             raise
         self.result = LiveResult(eve_path=self.sink.eve_path)
         self.write = RecordWriter(self.sink, self.detection, self.result)
-        # run.json: `extract` finds the alerts' kept packets of this directory
-        RunManifest.of_run("live", settings.core).write(out_dir)
+        self.out_dir = out_dir
+        # run.json: `extract` finds the alerts' kept packets of this directory;
+        # rewritten with each totals `stats` record (write_stats)
+        self._manifest = RunManifest.of_run("live", settings.core)
+        self._manifest.write(out_dir)
 
-    def write_stats(self, counters: dict, capture: dict, on_stats=None) -> dict:
+    def write_stats(self, counters: dict, capture: dict, on_stats=None,
+                    span: tuple | None = None) -> dict:
         """A `stats` record, flushed at once so that readers of eve.json see
-        everything so far."""
+        everything so far. ``span`` (first, last packet time) is given with
+        the sensor's totals: run.json is then rewritten (atomically) with
+        it and the record's packet count, so that it tells the truth about
+        a sensor that runs for weeks."""
         self.result.counters = counters
         self.result.kernel = {k: v for k, v in capture.items() if k.startswith("kernel_")}
         self.sink.flush()       # the outputs' counters in the record include every record
@@ -81,6 +90,10 @@ class Collector:
         self.sink.write(event)
         self.sink.flush()
         self.result.stats_written += 1
+        if span is not None:
+            self._manifest = dataclasses.replace(self._manifest, packets=counters["packets"],
+                                                 start_us=span[0], end_us=span[1])
+            self._manifest.write(self.out_dir)
         if on_stats:
             on_stats(event)
         return event

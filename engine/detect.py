@@ -10,7 +10,7 @@ Everything runs on packet time, so a replay is reproducible.
 import logging
 from dataclasses import dataclass
 
-from .aggregate import AggregateConfig, ChannelAggregator, ChannelKey
+from .aggregate import AggregateConfig, ChannelAggregator
 from .alerts import AlertConfig, AlertManager, Candidate, Channel
 from .allowlist import Allowlist, AllowlistConfig
 from .baseline import BaselineConfig, SqliteBaseline, open_state, session_observations
@@ -44,6 +44,7 @@ MAX_X509_SEEN = 100_000             # (certificate, day) pairs already written
 MAX_RECENT_DESTINATIONS = 100_000   # destinations new to the organisation being watched
 MAX_CERT_SCORES = 50_000            # certificate scores cached
 MAX_HOSTS_TODAY = 1_000_000         # internal hosts whose upload today is tracked
+MAX_SERVER_VERDICTS = 100_000       # servers whose allowlist, intel and geo answers are cached
 
 
 @dataclass(frozen=True)
@@ -95,6 +96,7 @@ class DetectionEngine:
         self.cert_scoring = settings.cert_scoring
         self.alerts.config = settings.alerts
         self._scores = {}             # (cert sha256, sni, validation status, day) -> CertScore
+        self._verdicts = {}           # what _server_verdict() answered, by its inputs
 
     def process(self, records) -> list:
         """EVE events (x509, alert) caused by a batch of pipeline records.
@@ -119,7 +121,10 @@ class DetectionEngine:
         if touched:
             stats = self.aggregator.channels(touched)
             for key, (flow, facts) in touched.items():
-                event = self._evaluate(key, stats[key], flow, facts)
+                # a record older than the longest window finds its channel evicted
+                # as idle: no window counts it, but the flow's own facts still do
+                channel = stats.get(key) or self.aggregator.no_traffic(key)
+                event = self._evaluate(key, channel, flow, facts)
                 if event:
                     events.append(event)
         return events
@@ -173,18 +178,35 @@ class DetectionEngine:
             hassh = s.hassh()
             if hassh:
                 facts.fingerprints = {"hassh": hassh[1]}
-        facts.allowlisted = self.allowlist.allows(
-            flow_ip=external, sni=facts.sni, ja4=facts.fingerprints.get("ja4"),
-            cert_sha256=cert.sha256 if cert else None,
-            cert_sha1=cert.sha1_fingerprint if cert else None,
-            issuer=cert.issuerdn if cert else None)
-        facts.intel = self._intel(external, facts, cert)
-        info = self.geo.lookup(external)
-        facts.geo = tuple(str(g) for g in self.high_risk.reasons(info, ip=external))
+        facts.allowlisted, facts.intel, facts.geo = self._server_verdict(external, facts, cert)
         self._sessions[r.flow_id] = facts
         if len(self._sessions) > MAX_PENDING_SESSIONS:
             del self._sessions[next(iter(self._sessions))]
         return facts, internal, external, cert
+
+    def _server_verdict(self, external, facts, cert) -> tuple:
+        """(allowlist reason, intel sentences, high-risk location sentences)
+        of the server side of a handshake. Cached by every input the three
+        read: most sessions meet a server already met with the same name,
+        fingerprints and certificate, and the policy changes only in
+        set_policy(), which starts a new cache."""
+        fp = facts.fingerprints
+        key = (external, facts.sni, fp.get("ja3"), fp.get("ja4"),
+               *((cert.sha256, cert.sha1_fingerprint, cert.issuerdn) if cert else ()))
+        verdict = self._verdicts.get(key)
+        if verdict is None:
+            allowlisted = self.allowlist.allows(
+                flow_ip=external, sni=facts.sni, ja4=fp.get("ja4"),
+                cert_sha256=cert.sha256 if cert else None,
+                cert_sha1=cert.sha1_fingerprint if cert else None,
+                issuer=cert.issuerdn if cert else None)
+            geo = tuple(str(g) for g in self.high_risk.reasons(self.geo.lookup(external),
+                                                               ip=external))
+            verdict = (allowlisted, self._intel(external, facts, cert), geo)
+            if len(self._verdicts) >= MAX_SERVER_VERDICTS:
+                self._verdicts.clear()
+            self._verdicts[key] = verdict
+        return verdict
 
     def _intel(self, external, facts, cert) -> tuple:
         hits = list(self.intel.match_ip(external))
@@ -237,7 +259,7 @@ class DetectionEngine:
                                          service=facts.app_proto if facts else None)
         if delta is None:
             return None
-        key = ChannelKey(*delta.key)
+        key = delta.key
         if delta.bytes_out:
             self.baseline.add_upload(delta.internal_host, delta.at_us, delta.bytes_out)
             day = delta.at_us // DAY_US
@@ -250,7 +272,7 @@ class DetectionEngine:
             if len(self._channel_new) >= MAX_CHANNEL_NOVELTY:
                 del self._channel_new[next(iter(self._channel_new))]
             self._channel_new[key] = frozenset(facts.new_for_org)
-        if self.scope.orient(flow).direction is not OUTBOUND:
+        if delta.direction is not OUTBOUND:
             return None
         if facts is not None and facts.allowlisted:
             return None

@@ -9,8 +9,10 @@ captures named in DIR/run.json go through a core built with the run's caps
 and timeouts, whose tag_flows() gives each packet the flow_id its flow
 record carries: a packet is written when its flow (or, for a UDP tunnel's
 packet, its outer flow) is one of them, as captured (tunnel and VLAN
-headers included), in capture order. Reading stops once every flow's
-packets are found.
+headers included), in capture order. A fragmented datagram is charged to
+its flow by the fragment completing it: its other fragments, held until
+then (engine/ipfrag.py), are written just before that one. Reading stops
+once every flow's packets are found.
 """
 from __future__ import annotations
 
@@ -27,6 +29,7 @@ import orjson
 from .alert_packets import kept_path
 from .capture import Batch, open_capture
 from .errors import CaptureError, RunDirError
+from .ipfrag import FragmentHold, fragment_key
 from .manifest import RunManifest
 from .pcapout import PacketFileWriter
 from .sinks.file import eve_files, open_eve
@@ -47,7 +50,15 @@ class ExtractResult:
     expected: dict = field(default_factory=dict)   # flow_id -> packets its flow record counts
     found: dict = field(default_factory=dict)      # flow_id -> packets written
     packets_written: int = 0
+    fragments_written: int = 0                     # other fragments of their datagrams
     warnings: list = field(default_factory=list)   # sentences: changed captures, missing packets
+
+
+@dataclass
+class _Copied:
+    found: Counter                                 # flow_id -> packets charged to it, written
+    fragments: int = 0                             # other fragments of their datagrams, written too
+    incomplete: Counter = field(default_factory=Counter)  # flow_id -> datagrams missing fragments
 
 
 def _eve_files(out_dir: str) -> list[str]:
@@ -141,8 +152,14 @@ def extract(out_dir: str, output: str, alert_id: str | None = None,
             result.warnings.append(f"Flow {fid} of the alert has no flow record in {out_dir}: "
                                    "its packets are written, but cannot be checked.")
     with PacketFileWriter(output) as writer:
-        result.found = _copy_flows(manifest, flow_ids, expected, writer)
+        copied = _copy_flows(manifest, flow_ids, expected, writer)
         result.packets_written = writer.packets
+    result.found = dict(copied.found)
+    result.fragments_written = copied.fragments
+    for fid, n in copied.incomplete.items():
+        result.warnings.append(f"Flow {fid}: {n:,} fragmented datagram(s) written without their "
+                               "other fragments (dropped from the fragment hold, or not in the "
+                               "captures).")
     for fid, n in expected.items():
         if result.found.get(fid, 0) != n:
             result.warnings.append(f"Flow {fid}: {result.found.get(fid, 0):,} packets found in "
@@ -171,39 +188,84 @@ def _copy_kept(out_dir: str, output: str, alert_id: str | None) -> ExtractResult
     return result
 
 
-def _copy_flows(manifest: RunManifest, flow_ids, expected: dict, writer) -> dict:
+def _copy_flows(manifest: RunManifest, flow_ids, expected: dict, writer) -> _Copied:
     """Feed the run's captures through a core like the run's and write the
-    packets charged to ``flow_ids``; returns flow_id -> packets written."""
+    packets charged to ``flow_ids``, each with the other fragments of its
+    datagram when it completed one."""
     from ._core import FlowEngine
 
+    config = manifest.core_config()
     # flow-only and keeping nothing: neither changes which flow a packet joins
-    engine = FlowEngine(dataclasses.replace(manifest.core_config(), capture_handshakes=False,
+    engine = FlowEngine(dataclasses.replace(config, capture_handshakes=False,
                                             keep_kib_per_flow=0))
+    hold = FragmentHold(config.max_fragment_sets, round(config.fragment_timeout_s * 1e6))
     wanted = np.array(sorted(set(flow_ids)), dtype=np.uint64)
-    found = Counter(dict.fromkeys(flow_ids, 0))
+    copied = _Copied(Counter(dict.fromkeys(flow_ids, 0)))
     # stop once every flow is complete; an unknown count means reading to the end
-    owed = sum(expected.values()) if set(expected) >= set(found) else None
+    owed = sum(expected.values()) if set(expected) >= set(copied.found) else None
     budget = manifest.packets          # the run may have stopped early (Ctrl-C)
+    reassembled = 0
     for capture in manifest.captures:
         with open_capture(capture.path) as reader:
             tags = np.empty(reader.batch_size, np.uint64)
             outer = np.empty(reader.batch_size, np.uint64)
             for batch in reader:
                 if budget <= 0 or owed is not None and owed <= 0:
-                    return dict(found)
+                    return copied
                 if batch.count > budget:
                     batch = _head(batch, budget)
                 budget -= batch.count
                 engine.tag_flows(batch, tags, outer)
                 charged = np.concatenate([tags[:batch.count], outer[:batch.count]])
                 hit = np.isin(charged, wanted)
-                found.update(charged[hit].tolist())
+                copied.found.update(charged[hit].tolist())
                 if owed is not None:
                     owed -= int(hit.sum())
-                for i in np.flatnonzero(hit[:batch.count] | hit[batch.count:]).tolist():
-                    writer.write(int(batch.ts_us[i]), batch.packet(i), int(batch.wirelens[i]),
-                                 int(batch.linktypes[i]))
-    return dict(found)
+                hit = hit[:batch.count] | hit[batch.count:]
+                uncharged = (tags[:batch.count] == 0) & (outer[:batch.count] == 0)
+                completed = engine.counters()["frag.reassembled"] - reassembled
+                reassembled += completed
+                if completed or uncharged.any():
+                    _copy_with_fragments(batch, hit, uncharged, completed, tags, hold, writer,
+                                         copied)
+                else:
+                    for i in np.flatnonzero(hit).tolist():
+                        _write(writer, batch, i)
+    return copied
+
+
+def _copy_with_fragments(batch: Batch, hit, uncharged, completed: int, tags,
+                         hold: FragmentHold, writer, copied: _Copied) -> None:
+    """Write a batch's hits, holding the fragments charged to no flow until
+    the fragment completing their datagram says which flow it is.
+    ``completed``: datagrams the core reassembled in this batch; a packet
+    charged to a flow is a fragment only then, so only then are the charged
+    packets decoded."""
+    for i in range(batch.count):
+        if not (uncharged[i] or hit[i] or completed):
+            continue
+        frame, linktype = batch.packet(i), int(batch.linktypes[i])
+        if uncharged[i]:
+            key = fragment_key(frame, linktype)
+            if key is not None:
+                hold.hold(key, int(batch.ts_us[i]), frame, int(batch.wirelens[i]), linktype)
+            continue
+        key = fragment_key(frame, linktype) if completed else None
+        fragments = hold.take(key) if key is not None else []
+        completed -= key is not None
+        if not hit[i]:
+            continue                      # another flow's datagram: its fragments are not ours
+        if key is not None and not fragments:
+            copied.incomplete[int(tags[i])] += 1
+        for ts_us, held, wirelen, held_linktype in fragments:
+            writer.write(ts_us, held, wirelen, held_linktype)
+        copied.fragments += len(fragments)
+        _write(writer, batch, i)
+
+
+def _write(writer, batch: Batch, i: int) -> None:
+    writer.write(int(batch.ts_us[i]), batch.packet(i), int(batch.wirelens[i]),
+                 int(batch.linktypes[i]))
 
 
 def _head(batch: Batch, n: int) -> Batch:
@@ -219,7 +281,7 @@ def add_parser(sub) -> None:
         description="Find an alert (by its exfil.alert_id) or a flow (by its flow_id) in DIR, "
                     "an output directory of `exfilwatch replay`, and write the packets of its "
                     "flows, both directions, exactly as captured (VLAN and tunnel headers "
-                    "included), read again from the capture files named in DIR/run.json. "
+                    "included, every fragment of a fragmented IP datagram), read again from the capture files named in DIR/run.json. "
                     "The output is pcap, or pcapng when its name ends in .pcapng (needed when "
                     "the packets come from interfaces with different link types). On the "
                     "output directory of `exfilwatch live --keep-kib N`, the first N KiB of "
@@ -260,6 +322,8 @@ def run_command(args) -> int:
         print(f"exfilwatch: warning: {warning}", file=sys.stderr)
     what = (f"alert {args.alert} ({result.alert['alert']['signature']})" if result.alert
             else f"flow {args.flow}")
+    fragments = (f", {result.fragments_written:,} of them IP fragments written beside the one "
+                 "completing their datagram" if result.fragments_written else "")
     print(f"Wrote {result.packets_written:,} packets of {len(result.found)} flow(s) of {what} "
-          f"to {result.output}.")
+          f"to {result.output}{fragments}.")
     return EXIT_OK

@@ -237,6 +237,7 @@ class CaptureLoop:
         # once select() has waited this long with nothing to read, every
         # packet the kernel holds with an earlier timestamp has been read
         self._settle_us = 2 * timeout_ms * 1000
+        self.first_packet_us = None      # earliest packet time read, for run.json
 
     def step(self) -> None:
         """Read what every handle holds; when none holds anything, wait up
@@ -255,24 +256,35 @@ class CaptureLoop:
         for handle in self.handles:
             batch = handle.read(wait_s)
             if batch is not None:
-                self.emit(self.pipeline.feed(batch))
+                self._feed(batch)
                 got = True
         return got
+
+    def _feed(self, batch) -> None:
+        if batch.count:
+            first = int(batch.ts_us[:batch.count].min())
+            if self.first_packet_us is None or first < self.first_packet_us:
+                self.first_packet_us = first
+        self.emit(self.pipeline.feed(batch))
 
     def finish(self) -> None:
         """Read what the kernel had taken in when the stop came, then end
         every open flow (reason "shutdown")."""
         for handle in self.handles:
             try:
-                _read_rest(handle, lambda batch: self.emit(self.pipeline.feed(batch)))
+                _read_rest(handle, self._feed)
             except Exception:       # the handle broke: keep what was read
                 log.exception("Reading the last packets from interface %s failed.",
                               handle.interface)
         self.emit(self.pipeline.finish())
 
     def stats(self) -> dict:
-        """The core's counters and, per handle, the kernel's and ours."""
-        return {"counters": self.pipeline.engine.counters(),
+        """The core's counters, the packet time span read so far (None
+        before the first packet) and, per handle, the kernel's and ours."""
+        engine = self.pipeline.engine
+        return {"counters": engine.counters(),
+                "span": (self.first_packet_us,
+                         engine.last_packet_us if self.first_packet_us is not None else None),
                 "handles": [{"interface": h.interface, "packets_read": h.packets_read,
                              **h.kernel_stats()} for h in self.handles]}
 
@@ -287,6 +299,14 @@ def capture_fields(handles: list) -> dict:
     if len(handles) > 1:
         fields["handles"] = handles
     return fields
+
+
+def packet_span(stats: list) -> tuple:
+    """(first, last) packet time over CaptureLoop.stats() results (several
+    workers, former lives), None where none has read a packet."""
+    firsts = [s["span"][0] for s in stats if s["span"][0] is not None]
+    lasts = [s["span"][1] for s in stats if s["span"][1] is not None]
+    return (min(firsts) if firsts else None, max(lasts) if lasts else None)
 
 
 def run_live(handles, out_dir: str, settings: Settings = Settings(),
@@ -315,7 +335,8 @@ def run_live(handles, out_dir: str, settings: Settings = Settings(),
         def write_stats():
             s = loop.stats()
             collector.write_stats(s["counters"], {**capture_fields(s["handles"]),
-                                                  **result.lifecycle_fields()}, on_stats)
+                                                  **result.lifecycle_fields()}, on_stats,
+                                  span=s["span"])
 
         next_stats = time.monotonic() + interval_s
         try:

@@ -9,7 +9,9 @@ It names the capture files (absolute paths, with size and modification
 time to notice a file replaced since), the packet time span and packet
 count, the command, the version, the mode (replay or live) and the core's
 caps and timeouts: flow ids depend on them, so extract rebuilds the same
-flow table.
+flow table. A replay writes it at the end; a live sensor at its start and
+again with each totals `stats` record and at shutdown (engine.collector),
+so that the span and packet count are those of its latest record.
 """
 from __future__ import annotations
 

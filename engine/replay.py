@@ -12,6 +12,7 @@ from .alert_packets import AlertPackets
 from .capture import open_capture
 from .detect import DetectionEngine
 from .errors import CaptureError
+from .gcpolicy import batch_collections
 from .manifest import CaptureFile, RunManifest
 from .progress import Progress
 from .pipeline import SensorPipeline
@@ -83,8 +84,9 @@ def replay(paths, out_dir: str, settings: Settings = Settings(), state_dir: str 
     pipeline = SensorPipeline(settings.core)
     detection = DetectionEngine(settings.detection(), state_dir,
                                 source="replay:" + ",".join(os.path.basename(p) for p in paths))
-    with open_outputs(settings["outputs"], out_dir, output_format=output_format,
-                      scope=detection.scope) as sink:
+    with batch_collections(), open_outputs(settings["outputs"], out_dir,
+                                           output_format=output_format, scope=detection.scope,
+                                           validation=lambda: settings["validation"]) as sink:
         result = ReplayResult(eve_path=sink.eve_path)
         write = RecordWriter.for_run(sink, detection, result, pipeline, settings, out_dir)
         try:

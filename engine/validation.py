@@ -58,7 +58,7 @@ import ipaddress
 import threading
 import warnings
 from collections import OrderedDict
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from types import MappingProxyType
 from typing import Iterable, Mapping, Optional, Sequence
 
@@ -95,6 +95,9 @@ class ValidationResult:
     pin: str = PIN_NOT_PINNED      # match / mismatch / not_pinned
     completed_from_cache: bool = False   # an intermediate came from the cache, not the wire
     anchor: Optional[str] = None   # subject of the trust anchor the chain ended in
+    # the issuer no certificate of the chain, the cache or the trust store has
+    # (incomplete_chain, and untrusted chains ending at a CA of an unknown root)
+    missing_issuer: Optional[str] = None
 
     @property
     def trusted(self) -> bool:
@@ -429,13 +432,13 @@ class ChainValidator:
             # The server sent no intermediate for its leaf, and none is cached.
             return ValidationResult("incomplete_chain", f"No certificate for the issuer '{missing[2]}' "
                                     "was in the chain, the intermediate cache or the trust store.",
-                                    host, pin=pin), boundaries
+                                    host, pin=pin, missing_issuer=missing[2]), boundaries
         if missing is not None:
             # The chain has its intermediates and ends at a CA whose issuer is
             # not a trust anchor: an unknown (or since removed) root.
             return ValidationResult("untrusted", f"The chain ends at '{missing[1]}', issued by "
                                     f"'{missing[2]}', which is not in the trust store.",
-                                    host, pin=pin), boundaries
+                                    host, pin=pin, missing_issuer=missing[2]), boundaries
         return ValidationResult("untrusted", _clean(error), host, pin=pin), boundaries
 
     def _verify(self, leaf, pool, subject, when):
@@ -636,8 +639,7 @@ def _clean(error: Optional[str]) -> str:
 
 
 def _replace_reason(result: ValidationResult, reason: str) -> ValidationResult:
-    return ValidationResult(result.status, reason, result.sni, result.approved_ca, result.pin,
-                            result.completed_from_cache, result.anchor)
+    return replace(result, reason=reason)
 
 
 def _validity_boundaries(certs) -> list[int]:

@@ -54,7 +54,7 @@ from multiprocessing.connection import wait
 
 from .collector import Collector, LiveResult
 from .errors import CaptureError
-from .live import CaptureLoop, LiveOptions, capture_fields, open_interface, open_spare
+from .live import CaptureLoop, LiveOptions, capture_fields, open_interface, open_spare, packet_span
 from .settings import Settings
 
 log = logging.getLogger(__name__)
@@ -311,7 +311,7 @@ class _Supervisor:
         capture.pop("handles", None)
         capture.update(workers=len(self.workers), events=self.events,
                        **self.collector.result.lifecycle_fields())
-        self.collector.write_stats(counters, capture, on_stats)
+        self.collector.write_stats(counters, capture, on_stats, span=packet_span(every))
         self.events = []
 
 

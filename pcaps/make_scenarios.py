@@ -3,13 +3,15 @@
 
     python pcaps/make_scenarios.py [--out DIR] [--seed N] [--scale X]   # regenerate, then self-check
     python pcaps/make_scenarios.py --check [--out DIR]                  # only re-verify existing files
+    python pcaps/make_scenarios.py --only NAME [--out DIR]              # (re)generate one capture
 
 One capture per scenario of issue 4 item 8 (benign browsing, exfiltration over
 TLS / SSH / QUIC / SMTP STARTTLS, slow-and-low, beaconing, several hosts to a
-new destination, an allowlisted backup), written to ``pcaps/scenarios/`` with
-``ground_truth.json`` (flows, handshake facts, expected verdict and detections,
-the configuration the detection layer needs) and ``demo_root_ca.pem`` (the
-demo CA that signs the "trusted" servers).
+new destination, an allowlisted backup) and one for a host far above its own
+upload baseline, written to ``pcaps/scenarios/`` with ``ground_truth.json``
+(flows, handshake facts, expected verdict and detections, the configuration the
+detection layer needs) and ``demo_root_ca.pem`` (the demo CA that signs the
+"trusted" servers; a capture generated alone with ``--only`` has its own).
 
 Everything is made in memory; nothing is sent on any network:
 * TLS: Python ``ssl`` over ``ssl.MemoryBIO`` pairs and the TCP framing, PKI and
@@ -530,6 +532,7 @@ class Expect:
     may_fire: tuple[str, ...] = ()                 # acceptable extras on an alert scenario
     without_allowlist: tuple[str, ...] = ()        # what the allowlist must be silencing
     allowlist: dict | None = None
+    detect: dict | None = None                     # [detect] tunables this scenario overrides
     description: str = ""
 
 
@@ -709,6 +712,25 @@ def allowlisted_backup(sc: Scenarios, cap: str) -> list[Flow]:
     ]
 
 
+def host_upload_jump(sc: Scenarios, cap: str) -> list[Flow]:
+    """A host's routine: ~45 KB a day to two known sites for eight days; on the ninth, a
+    1.2 MB POST to one of them."""
+    host, docs, api = "10.20.1.90", "docs.example.org", "api.example.com"
+    rng = mp._rng(sc.seed, cap, "schedule")
+    flows = []
+    for d, day in enumerate(range(20, 29)):     # 20-28 March: the routine every day, the last too
+        morning = at(day, 9) + rng.randint(0, 2_400) * 1_000_000
+        flows.append(_browse(sc, cap, 10 * d, host, docs, morning, (6_000,),
+                             (30_000 + rng.randint(-4_000, 4_000),)))
+        afternoon = at(day, 14) + rng.randint(0, 3_600) * 1_000_000
+        flows.append(_browse(sc, cap, 10 * d + 1, host, api, afternoon, (3_000,),
+                             (15_000 + rng.randint(-3_000, 3_000),)))
+    flows.append(sc.tls(cap, 100, host, S[docs], at(28, 16, 10), role="exfil",
+                        downloads=(900,), uploads=(sc.size(1_200_000),), method="POST",
+                        rate_toserver=1_500_000.0))
+    return flows
+
+
 SCENARIOS: dict[str, tuple] = {
     "benign_browsing.pcap": (benign_browsing, Expect(
         "silent", description="Six hosts browse the demo's CA-signed sites for 20 minutes; "
@@ -731,7 +753,9 @@ SCENARIOS: dict[str, tuple] = {
         "alert", ("large_upload",), ("new_destination", "host_baseline_deviation"),
         description="10.20.1.42 POSTs 4 MiB over HTTP/3 (QUIC v1) to drop.h3files.example.")),
     "slow_and_low.pcap": (slow_and_low, Expect(
-        "alert", ("sustained_transfer", "host_baseline_deviation"), ("new_destination",),
+        # the host has no upload history and sends ~7.6 MB: its own baseline cannot flag it;
+        # 36 sessions ~600 s apart are regular enough to look like beaconing too
+        "alert", ("sustained_transfer",), ("new_destination", "beaconing", "host_baseline_deviation"),
         description="10.20.1.50 POSTs 200 KB to notes-sync.example every 10 minutes for 6 "
         "hours (36 short TLS 1.3 sessions); no single session is large.")),
     "beaconing.pcap": (beaconing, Expect(
@@ -751,6 +775,12 @@ SCENARIOS: dict[str, tuple] = {
         allowlist={"domains": ["backup.corp.example"], "ips": ["198.51.100.200"]},
         description="The nightly backup agent 10.20.5.10 PUTs 7 MiB to backup.corp.example "
         "(CA-signed, TLS 1.3) at 01:30; the organisation allowlists it.")),
+    # the 60 MB budget keeps the jump at 1.2 MB, far under the 20 MB default floor
+    "host_upload_jump.pcap": (host_upload_jump, Expect(
+        "alert", ("host_baseline_deviation",), detect={"host_deviation_min_bytes": 1_000_000},
+        description="10.20.1.90 POSTs ~45 KB a day to docs.example.org and api.example.com "
+        "(known, CA-signed, TLS 1.3) from 20 to 27 March, then 1.2 MB to docs.example.org on "
+        "28 March, ~25 times its daily median; host_deviation_min_bytes is lowered to 1 MB.")),
 }
 BASELINE_CAPTURE = "benign_browsing.pcap"
 
@@ -793,48 +823,96 @@ def _layout_sha256(packets) -> str:
     return hashlib.sha256(b"".join(struct.pack("!qI", ts, len(fr)) for ts, fr, _ in packets)).hexdigest()
 
 
-def generate(out_dir: Path, seed: int, scale: float) -> dict:
-    """Write every scenario capture, the demo root CA and ground_truth.json; self-check them."""
+def _expectation(name: str, expect: Expect, ca_pem: str) -> dict:
+    """The ground-truth fields a scenario's Expect decides (not its packets)."""
+    config = {"home_net": HOME_NET, "trusted_ca_pem": ca_pem, "allowlist": expect.allowlist or {}}
+    if expect.detect:
+        config["detect"] = expect.detect
+    config["baseline_learn_from"] = [] if name == BASELINE_CAPTURE else [BASELINE_CAPTURE]
+    return {"description": expect.description, "expect": expect.verdict,
+            "detections": list(expect.detections),
+            "detections_may_fire": list(expect.may_fire),
+            "detections_silenced_by_allowlist": list(expect.without_allowlist),
+            "config": config}
+
+
+def _capture_truth(name: str, expect: Expect, flows: list[Flow], packets, raw: bytes,
+                   ca_pem: str, ca_sha256: str) -> dict:
+    flow_truth = [f.result.truth for f in flows]
+    e = _expectation(name, expect, ca_pem)
+    return {"description": e["description"],
+            "format": "pcap", "linktypes": [mp.LINKTYPE_ETHERNET],
+            "packets": len(packets), "size": len(raw), "sha256": hashlib.sha256(raw).hexdigest(),
+            "layout_sha256": _layout_sha256(packets),
+            "expect": e["expect"], "detections": e["detections"],
+            "detections_may_fire": e["detections_may_fire"],
+            "detections_silenced_by_allowlist": e["detections_silenced_by_allowlist"],
+            "suspect_flows": [i for i, f in enumerate(flow_truth) if f["scenario"] != "benign"],
+            "config": e["config"], "trusted_ca_sha256": ca_sha256,
+            "facts": _scenario_facts(flow_truth),
+            "flows": flow_truth}
+
+
+def _write_scenario(sc: Scenarios, out_dir: Path, name: str) -> tuple[list[Flow], list, bytes]:
+    make, _ = SCENARIOS[name]
+    flows = make(sc, name)
+    flows.sort(key=lambda f: f.result.truth["start"])
+    keys = [(f.result.truth["proto"], f.result.truth["src_ip"], f.result.truth["src_port"],
+             f.result.truth["dest_ip"], f.result.truth["dest_port"]) for f in flows]
+    if len(set(keys)) != len(keys):
+        raise ValueError(f"{name}: two flows share a 5-tuple")
+    packets = mp.write_capture(out_dir / name, [f.result for f in flows])
+    raw = (out_dir / name).read_bytes()
+    LOG.info("wrote %s: %d packets, %d flows, %d bytes", name, len(packets), len(flows), len(raw))
+    return flows, packets, raw
+
+
+def generate(out_dir: Path, seed: int, scale: float, only: str | None = None) -> dict:
+    """Write every scenario capture, the demo root CA and ground_truth.json; self-check them.
+
+    With ``only``, write that one capture and its entry in the existing
+    ground_truth.json, leaving the other captures alone. The demo PKI's keys
+    come from the OS, not the seed, so that capture's certificates chain to a
+    root of their own, written as ``<capture stem>.root_ca.pem`` and named in
+    its config. Each entry records the sha256 of the root its certificates
+    chain to (entries made before it was recorded: the top-level one)."""
     out_dir.mkdir(parents=True, exist_ok=True)
-    truth = {"generator": "pcaps/make_scenarios.py", "seed": seed, "scale": scale,
-             "openssl": ssl.OPENSSL_VERSION, "python": sys.version.split()[0],
-             "paramiko": _version("paramiko"), "aioquic": _version("aioquic"),
-             "byte_count_convention": mp.BYTE_CONVENTION,
-             "timestamps": "microseconds since the Unix epoch (packet time)",
-             "home_net": HOME_NET, "trusted_ca_pem": CA_PEM, "captures": {}}
+    if only:
+        if not (out_dir / "ground_truth.json").is_file():
+            raise ValueError(f"--only {only} adds to {out_dir / 'ground_truth.json'}, which does "
+                             "not exist; generate the whole set first")
+        truth = json.loads((out_dir / "ground_truth.json").read_text())
+        if (truth["seed"], truth["scale"]) != (seed, scale):
+            raise ValueError(f"ground_truth.json was made with seed {truth['seed']} and scale "
+                             f"{truth['scale']}; --only {only} must use the same")
+        names = [only]
+    else:
+        truth = {"generator": "pcaps/make_scenarios.py", "seed": seed, "scale": scale,
+                 "openssl": ssl.OPENSSL_VERSION, "python": sys.version.split()[0],
+                 "paramiko": _version("paramiko"), "aioquic": _version("aioquic"),
+                 "byte_count_convention": mp.BYTE_CONVENTION,
+                 "timestamps": "microseconds since the Unix epoch (packet time)",
+                 "home_net": HOME_NET, "trusted_ca_pem": CA_PEM, "captures": {}}
+        names = list(SCENARIOS)
+        for stale in out_dir.glob("*.root_ca.pem"):   # roots of earlier --only runs
+            stale.unlink()
+    ca_pem = f"{Path(only).stem}.root_ca.pem" if only else CA_PEM
+    written: dict[str, dict] = {}
     transcripts: dict[str, list[Flow]] = {}
     with tempfile.TemporaryDirectory(prefix="make_scenarios-") as tmp:
         sc = Scenarios(seed, scale, Path(tmp))
-        for name, (make, expect) in SCENARIOS.items():
-            flows = make(sc, name)
-            flows.sort(key=lambda f: f.result.truth["start"])
-            keys = [(f.result.truth["proto"], f.result.truth["src_ip"], f.result.truth["src_port"],
-                     f.result.truth["dest_ip"], f.result.truth["dest_port"]) for f in flows]
-            if len(set(keys)) != len(keys):
-                raise ValueError(f"{name}: two flows share a 5-tuple")
-            packets = mp.write_capture(out_dir / name, [f.result for f in flows])
-            raw = (out_dir / name).read_bytes()
-            flow_truth = [f.result.truth for f in flows]
-            truth["captures"][name] = {
-                "description": expect.description,
-                "format": "pcap", "linktypes": [mp.LINKTYPE_ETHERNET],
-                "packets": len(packets), "size": len(raw), "sha256": hashlib.sha256(raw).hexdigest(),
-                "layout_sha256": _layout_sha256(packets),
-                "expect": expect.verdict,
-                "detections": list(expect.detections),
-                "detections_may_fire": list(expect.may_fire),
-                "detections_silenced_by_allowlist": list(expect.without_allowlist),
-                "suspect_flows": [i for i, f in enumerate(flow_truth) if f["scenario"] != "benign"],
-                "config": {"home_net": HOME_NET, "trusted_ca_pem": CA_PEM,
-                           "allowlist": expect.allowlist or {},
-                           "baseline_learn_from": [] if name == BASELINE_CAPTURE else [BASELINE_CAPTURE]},
-                "facts": _scenario_facts(flow_truth),
-                "flows": flow_truth}
-            transcripts[name] = flows
-            LOG.info("wrote %s: %d packets, %d flows, %d bytes", name, len(packets), len(flows), len(raw))
         pem = sc.pki.root.public_bytes(serialization.Encoding.PEM)
-    (out_dir / CA_PEM).write_bytes(pem)
-    truth["trusted_ca_sha256"] = hashlib.sha256(pem).hexdigest()
+        ca_sha256 = hashlib.sha256(pem).hexdigest()
+        for name in names:
+            flows, packets, raw = _write_scenario(sc, out_dir, name)
+            written[name] = _capture_truth(name, SCENARIOS[name][1], flows, packets, raw,
+                                           ca_pem, ca_sha256)
+            transcripts[name] = flows
+    (out_dir / ca_pem).write_bytes(pem)
+    if not only:
+        truth["trusted_ca_sha256"] = ca_sha256
+    old = truth["captures"]
+    truth["captures"] = {n: written.get(n) or old[n] for n in SCENARIOS if n in written or n in old}
     (out_dir / "ground_truth.json").write_text(json.dumps(truth, indent=1) + "\n")
     check(out_dir, truth, transcripts)
     return truth
@@ -890,14 +968,21 @@ def _check_quic(name: str, path: Path, cap: dict) -> None:
 def check(out_dir: Path, truth: dict, transcripts: dict[str, list[Flow]] | None = None) -> None:
     """Re-read every capture and prove its ground truth from the packets; raise on a mismatch."""
     total = 0
-    pem = (out_dir / truth["trusted_ca_pem"]).read_bytes()
-    if hashlib.sha256(pem).hexdigest() != truth["trusted_ca_sha256"]:
-        raise ValueError(f"{CA_PEM} differs from ground_truth.json; regenerate both together")
     for name, cap in truth["captures"].items():
+        if name not in SCENARIOS:
+            raise ValueError(f"{name} in ground_truth.json is not a scenario of make_scenarios.py")
+        ca_pem = cap["config"]["trusted_ca_pem"]
+        expected = _expectation(name, SCENARIOS[name][1], ca_pem)
+        if {k: cap[k] for k in expected} != expected:
+            raise ValueError(f"{name}: ground_truth.json's expectations differ from SCENARIOS; "
+                             f"regenerate it (--only {name})")
+        pem = (out_dir / ca_pem).read_bytes()
+        if hashlib.sha256(pem).hexdigest() != cap.get("trusted_ca_sha256", truth["trusted_ca_sha256"]):
+            raise ValueError(f"{ca_pem} differs from ground_truth.json; regenerate both together")
         path = out_dir / name
         total += path.stat().st_size
         streams = mp.recount_capture(path, cap)
-        flows = transcripts[name] if transcripts else [None] * len(streams)
+        flows = (transcripts or {}).get(name) or [None] * len(streams)
         for want, st, flow in zip(cap["flows"], streams, flows):
             _check_flow(name, want, st, flow)
         _check_quic(name, path, cap)
@@ -916,6 +1001,10 @@ def main(argv: list[str] | None = None) -> int:
                              "over 1 the 60 MB budget grows with it: for benchmarks, not the repo)")
     parser.add_argument("--check", action="store_true",
                         help="do not regenerate; verify the captures against ground_truth.json")
+    parser.add_argument("--only", metavar="NAME", choices=list(SCENARIOS),
+                        help="generate this one capture (e.g. host_upload_jump.pcap) and its "
+                             "ground_truth.json entry; the other captures are left as they are, "
+                             "and this one's certificates chain to NAME's own .root_ca.pem")
     parser.add_argument("-v", "--verbose", action="store_true")
     args = parser.parse_args(argv)
     logging.basicConfig(level=logging.INFO if args.verbose else logging.WARNING,
@@ -926,9 +1015,9 @@ def main(argv: list[str] | None = None) -> int:
             truth = json.loads((args.out / "ground_truth.json").read_text())
             check(args.out, truth)
         else:
-            truth = generate(args.out, args.seed, args.scale)
+            truth = generate(args.out, args.seed, args.scale, args.only)
     except ValueError as exc:
-        LOG.error("self-check failed: %s", exc)
+        LOG.error("%s", exc)
         return 1
     caps = truth["captures"]
     print(f"{'checked' if args.check else 'wrote'} {len(caps)} scenario captures in {args.out} "

@@ -6,7 +6,7 @@ prints the verdict matrix with precision and recall.
 For each capture in pcaps/scenarios: a fresh baseline state, the captures
 the scenario learns from replayed first, then the capture itself, with the
 configuration its ground truth names (home_net, the demo root CA as an
-approved CA, allowlist entries). An alert on the capture is an "alert"
+approved CA, allowlist entries, [detect] tunables it overrides). An alert on the capture is an "alert"
 verdict. Exit status 1 unless precision and recall are both 1.0.
 """
 import argparse
@@ -17,6 +17,8 @@ from dataclasses import dataclass, replace
 from pathlib import Path
 
 from engine.allowlist import AllowlistConfig
+from engine.config import from_table
+from engine.detections import DetectConfig
 from engine.replay import replay
 from engine.settings import Settings
 from engine.validation import ValidationConfig
@@ -31,10 +33,16 @@ class Outcome:
     verdict: str
     fired: set
     must_fire: set
+    may_fire: set
 
     @property
     def missing(self) -> set:
         return self.must_fire - self.fired
+
+    @property
+    def unexpected(self) -> set:
+        """Detections that fired although the ground truth neither requires nor allows them."""
+        return self.fired - self.must_fire - self.may_fire
 
 
 def scenario_settings(config: dict) -> Settings:
@@ -44,6 +52,7 @@ def scenario_settings(config: dict) -> Settings:
     sections["validation"] = ValidationConfig.from_table(
         {"approved_ca_files": [str(SCENARIOS / config["trusted_ca_pem"])]})
     sections["allowlist"] = AllowlistConfig.from_table(config.get("allowlist", {}))
+    sections["detect"] = from_table(DetectConfig, config.get("detect", {}), "detect")
     return Settings(sections)
 
 
@@ -56,7 +65,7 @@ def run_scenario(name: str, truth: dict, workdir: Path) -> Outcome:
     result = replay([str(SCENARIOS / name)], str(workdir / name / "out"), settings, str(state))
     fired = {d for a in result.alerts for d in a["exfil"]["evidence"]["findings"]}
     return Outcome(name, truth["expect"], "alert" if result.alerts else "silent", fired,
-                   set(truth["detections"]))
+                   set(truth["detections"]), set(truth["detections_may_fire"]))
 
 
 def run_matrix(workdir: Path) -> list:
@@ -72,11 +81,12 @@ def precision_recall(outcomes) -> tuple[float, float]:
 
 
 def format_matrix(outcomes) -> str:
-    lines = ["| scenario | expected | verdict | detections that fired | expected, did not fire |",
-             "|---|---|---|---|---|"]
+    lines = ["| scenario | expected | verdict | detections that fired | expected, did not fire "
+             "| fired, not in the ground truth |", "|---|---|---|---|---|---|"]
     for o in outcomes:
         lines.append(f"| {o.name.removesuffix('.pcap')} | {o.expect} | {o.verdict} | "
-                     f"{', '.join(sorted(o.fired)) or '-'} | {', '.join(sorted(o.missing)) or '-'} |")
+                     + " | ".join(", ".join(sorted(s)) or "-" for s in (o.fired, o.missing, o.unexpected))
+                     + " |")
     p, r = precision_recall(outcomes)
     lines.append(f"\nprecision {p:.2f}, recall {r:.2f} over {len(outcomes)} scenarios")
     return "\n".join(lines)

@@ -5,6 +5,7 @@ import pytest
 
 from engine.aggregate import AggregateConfig, ChannelAggregator, ChannelKey, window_label
 from engine.errors import ConfigError
+from engine.netscope import INTERNAL, OUTBOUND
 from engine.records import FlowRecord
 
 S = 1_000_000          # one second in microseconds
@@ -90,7 +91,8 @@ def test_internal_and_external_only_flows_are_skipped_and_counted():
     assert agg.stats()["skipped_internal"] == 1 and agg.stats()["skipped_external"] == 1
     assert len(agg) == 0
     agg = ChannelAggregator(AggregateConfig(include_internal=True, include_inbound=False))
-    assert agg.add_flow(flow(dst="10.0.0.9")) is not None
+    assert agg.add_flow(flow(dst="10.0.0.9")).direction == INTERNAL
+    assert agg.add_flow(flow(flow_id=2)).direction == OUTBOUND
     assert agg.add_flow(flow(src=EXT, dst=HOST)) is None
     assert agg.stats()["skipped_inbound"] == 1
 
@@ -227,6 +229,17 @@ def test_idle_channels_are_evicted_after_the_longest_window():
     assert agg.stats()["evicted_idle"] == 1
 
 
+def test_a_channel_evicted_while_asked_about_is_left_out_not_returned_empty():
+    agg = ChannelAggregator()
+    agg.add_flow(flow(flow_id=1), sni="old.example")
+    assert agg.channel(key("old.example")) is not None
+    # the next record applied makes the old channel idle past the longest window
+    agg.add_flow(flow(flow_id=2, start=T0 + 25 * 3600 * S), sni="recent.example")
+    found = agg.channels([key("old.example"), key("recent.example")])
+    assert list(found) == [tuple(key("recent.example"))]
+    assert found[tuple(key("recent.example"))].key == key("recent.example")
+
+
 def test_flow_continuing_after_its_channel_was_evicted_starts_a_new_connection():
     agg = ChannelAggregator(AggregateConfig(max_channels=16))
     agg.add_flow(flow(flow_id=1, out=1000, interim=True), sni="long.example")
@@ -299,3 +312,17 @@ def test_demo_exfil_capture_through_the_pipeline_tops_the_hourly_upload():
     assert (row["bytes_out"], row["bytes_in"]) == (exfil["bytes_toserver"],
                                                    exfil["bytes_toclient"])
     assert row["connections"] == 1
+
+
+def test_a_record_whose_channel_went_idle_while_its_batch_was_applied_is_judged_on_its_own():
+    from engine.detect import DetectionEngine
+    detection = DetectionEngine()
+    detection.process([flow(flow_id=1, out=1000)])
+    # 30 h later, with a record of that channel that comes far too late for
+    # any window: a two-hour connection that sent 500 MB
+    late = flow(flow_id=3, out=500_000_000, start=T0 + 10 * S, end=T0 + 7210 * S)
+    events = detection.process([flow(flow_id=2, dst="198.51.100.7", start=T0 + 30 * 3600 * S),
+                                late])
+    assert detection.aggregator.channel(ChannelKey(HOST, EXT, "tls", 443, 6)) is None
+    [alert] = [e for e in events if e["dest_ip"] == EXT]
+    assert "connection open for 2.0 h" in alert["exfil"]["reasons"]

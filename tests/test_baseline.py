@@ -162,6 +162,52 @@ def test_two_instances_share_one_state_and_see_each_others_batches(state):
     b.close()
 
 
+def _probes(baseline) -> list:
+    """The existence queries the store sends to its file from now on."""
+    sent = []
+    baseline._db.set_trace_callback(
+        lambda sql: sent.append(sql) if sql.startswith(("SELECT 1 FROM", "SELECT t.")) else None)
+    return sent
+
+
+def test_a_private_in_memory_store_answers_novelty_without_asking_its_file():
+    b = SqliteBaseline()
+    probes = _probes(b)
+    assert b.observe("sni", "a.example", "h1", T0) == Novelty(True, True)
+    b.flush()
+    assert b.observe_many([("sni", "a.example", "h1", T0 + 1), ("sni", "a.example", "h2", T0 + 2),
+                           ("sni", "b.example", "h1", T0 + 3)]) == [
+        Novelty(False, False), Novelty(False, True), Novelty(True, True)]
+    assert probes == []
+
+
+def test_a_shared_file_is_asked_only_about_keys_this_instance_has_not_met(state):
+    a, b = open_state(state, source="a"), open_state(state, source="b")
+    a.observe("sni", "one.example", "h1", T0)
+    a.flush()
+    probes = _probes(b)
+    assert b.observe("sni", "one.example", "h2", T0) == Novelty(False, True)   # a wrote it
+    asked = len(probes)
+    assert asked > 0
+    b.flush()
+    assert b.observe("sni", "one.example", "h2", T0 + 1) == Novelty(False, False)
+    assert len(probes) == asked                  # written by b itself: not asked again
+    a.close()
+    b.close()
+
+
+def test_beyond_the_remembered_keys_the_store_asks_its_file_and_answers_the_same(monkeypatch):
+    monkeypatch.setattr("engine.baseline.MAX_STORED_KEYS", 2)
+    b = SqliteBaseline()
+    for i in range(4):
+        b.observe("dest_ip", f"198.51.100.{i}", "h1", T0 + i)
+    b.flush()                                    # 4 keys per table: more than remembered
+    probes = _probes(b)
+    assert b.observe("dest_ip", "198.51.100.0", "h1", T0 + 9) == Novelty(False, False)
+    assert b.observe("dest_ip", "198.51.100.9", "h1", T0 + 9) == Novelty(True, True)
+    assert probes
+
+
 def test_concurrent_writers_in_threads_lose_nothing(state):
     open_state(state).close()
     errors = []

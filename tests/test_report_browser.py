@@ -23,7 +23,8 @@ def scenario_report(tmp_path_factory):
     work = tmp_path_factory.mktemp("scenarios")
     outcomes = scenario_matrix.run_matrix(work)
     dirs = sorted(work.glob("*/out"))
-    assert len(dirs) == len(outcomes) == 10
+    truth = json.loads((scenario_matrix.SCENARIOS / "ground_truth.json").read_text())
+    assert len(dirs) == len(outcomes) == len(truth["captures"])
     report = work / "report.html"
     assert exfilwatch(["report", *map(str, dirs), "-o", str(report)]) == 0
     shot = work / "report.png"

@@ -99,12 +99,13 @@ def test_scenario_tls_handshake_matches_the_ground_truth(name, index):
     assert leaf.sha1_fingerprint == t["cert_sha1"]
     assert leaf.sha256 == t["cert_sha256"]
     assert len(session.chain) == t["cert_chain_len"]
-    assert _trusted_by_demo_ca(session.chain, t["sni"] or t["dest_ip"], t["start"]) == t["cert_trusted"]
+    assert _trusted_by_root(session.chain, t["sni"] or t["dest_ip"], t["start"],
+                            CAPTURES[name]["config"]["trusted_ca_pem"]) == t["cert_trusted"]
 
 
-def _trusted_by_demo_ca(chain, name, at_us):
-    """Does the chain the engine captured verify against the PEM the ground truth names?"""
-    root = x509.load_pem_x509_certificate((SCENARIOS / GROUND_TRUTH["trusted_ca_pem"]).read_bytes())
+def _trusted_by_root(chain, name, at_us, root_pem):
+    """Does the chain the engine captured verify against the capture's root PEM?"""
+    root = x509.load_pem_x509_certificate((SCENARIOS / root_pem).read_bytes())
     certs = [x509.load_der_x509_certificate(bytes(der)) for der in chain]
     try:
         subject = x509.IPAddress(ipaddress.ip_address(name))
@@ -153,6 +154,7 @@ def test_scenario_matrix_is_complete_and_consistent():
     assert (SCENARIOS / GROUND_TRUTH["trusted_ca_pem"]).is_file()
     for name, cap in CAPTURES.items():
         assert (SCENARIOS / name).stat().st_size == cap["size"]
+        assert (SCENARIOS / cap["config"]["trusted_ca_pem"]).is_file(), name
         named = set(cap["detections"]) | set(cap["detections_may_fire"]) \
             | set(cap["detections_silenced_by_allowlist"])
         assert named <= DETECTION_NAMES, name

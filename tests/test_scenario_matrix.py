@@ -22,6 +22,11 @@ def test_every_scenario_gets_its_expected_verdict(outcomes):
     assert scenario_matrix.precision_recall(list(outcomes.values())) == (1.0, 1.0)
 
 
+def test_every_detection_the_ground_truth_requires_fires_and_no_other(outcomes):
+    assert {n: (o.missing, o.unexpected) for n, o in outcomes.items()} == \
+        {n: (set(), set()) for n in outcomes}
+
+
 @pytest.mark.parametrize("name,detection", [
     ("exfil_selfsigned_oddport.pcap", "untrusted_certificate"),
     ("exfil_selfsigned_oddport.pcap", "nonstandard_port"),
@@ -32,6 +37,7 @@ def test_every_scenario_gets_its_expected_verdict(outcomes):
     ("beaconing.pcap", "beaconing"),
     ("many_hosts_new_dest.pcap", "multi_host_new_destination"),
     ("starttls_smtp_attachments.pcap", "large_upload"),
+    ("host_upload_jump.pcap", "host_baseline_deviation"),
 ])
 def test_the_detection_the_scenario_is_about_fires(outcomes, name, detection):
     assert detection in outcomes[name].fired
@@ -44,6 +50,27 @@ def test_the_allowlisted_backup_would_alert_without_its_allowlist(tmp_path):
     entry = truth["captures"]["allowlisted_backup.pcap"]
     entry["config"]["allowlist"] = {}
     assert scenario_matrix.run_scenario("allowlisted_backup.pcap", entry, tmp_path).verdict == "alert"
+
+
+def test_the_host_upload_jump_needs_its_lower_deviation_floor(tmp_path):
+    """1.2 MB is far over the host's median but under the 20 MB default floor: with the
+    default tunables the scenario is silent, so its config.detect override is what counts."""
+    import json
+
+    truth = json.loads((scenario_matrix.SCENARIOS / "ground_truth.json").read_text())
+    entry = truth["captures"]["host_upload_jump.pcap"]
+    assert entry["config"]["detect"] == {"host_deviation_min_bytes": 1_000_000}
+    del entry["config"]["detect"]
+    assert scenario_matrix.run_scenario("host_upload_jump.pcap", entry, tmp_path).verdict == "silent"
+
+
+def test_a_scenario_overriding_an_unknown_tunable_is_named():
+    from engine.errors import ConfigError
+
+    config = {"home_net": ["10.20.0.0/16"], "trusted_ca_pem": "demo_root_ca.pem",
+              "detect": {"host_deviation_floor": 1}}
+    with pytest.raises(ConfigError, match="'detect.host_deviation_floor'"):
+        scenario_matrix.scenario_settings(config)
 
 
 def _replay(name, state, out):

@@ -18,6 +18,15 @@ from engine.sinks.zeek import (LOG_FIELDS, ZeekLogSink, conn_state, escape, form
 PCAPS = Path(__file__).resolve().parent.parent / "pcaps"
 DEMO = sorted(PCAPS.glob("*.pcap")) + sorted(PCAPS.glob("*.pcapng"))
 SCENARIOS = sorted((PCAPS / "scenarios").glob("*.pcap"))
+# engine.validation statuses -> what OpenSSL's verification says of such chains
+_UNTRUSTED = {"unable to get local issuer certificate",
+              "self signed certificate in certificate chain", "certificate rejected"}
+ZEEK_SPELLINGS = {"valid": {"ok"}, "no_sni": {"ok"}, "name_mismatch": {"ok"},
+                  "self_signed": {"self signed certificate"},
+                  "expired": {"certificate has expired"},
+                  "not_yet_valid": {"certificate is not yet valid"},
+                  "incomplete_chain": {"unable to get local issuer certificate"},
+                  "untrusted": _UNTRUSTED, "error": {"-"}}
 
 
 def read_log(path):
@@ -112,6 +121,34 @@ def test_sni_matches_cert_where_the_demo_says_so(run):
         # the exfil server's self-signed certificate names 203.0.113.66, not its SNI
         assert ("backup-sync.example", False) in matches
         assert ("mail.example.org", True) in matches
+
+
+def test_validation_status_is_the_x509_records_validation_in_zeeks_spelling(run):
+    """Each ssl.log row whose flow has an EVE x509 record (internal to
+    external sessions, once per certificate a day) carries that record's
+    validation status as Zeek spells it; rows without a chain are unset."""
+    events, logs, out = run
+    x509 = {e["flow_id"]: e["x509"] for e in events if e["event_type"] == "x509"}
+    tls = {zeek_uid(e["flow_id"]): e for e in events if e["event_type"] == "tls"}
+    compared = set()
+    for row in logs["ssl"]:
+        if row["uid"] not in tls:
+            continue                      # QUIC
+        event = tls[row["uid"]]
+        cert = x509.get(event["flow_id"])
+        if not event["tls"].get("chain"):
+            assert row["validation_status"] == "-"
+        elif cert is None:
+            assert row["validation_status"] != "-"
+        else:
+            status = cert["validation"]["status"]
+            assert row["validation_status"] in ZEEK_SPELLINGS[status], (status, row)
+            compared.add((status, row["validation_status"]))
+    if out.name.startswith("zeek-demo"):
+        # the demo's servers chain to a root nobody trusts, or sign their own
+        assert compared == {("untrusted", "unable to get local issuer certificate"),
+                            ("self_signed", "self signed certificate")}
+    assert compared
 
 
 def test_quic_handshakes_are_ssl_rows(run):

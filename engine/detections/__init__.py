@@ -51,7 +51,7 @@ class DetectConfig:
     # (j) a host's daily upload far above its own baseline (robust z-score)
     host_deviation_z: float = 5.0
     host_deviation_min_bytes: int = 20 * MB
-    host_deviation_points: int = 30
+    host_deviation_points: int = 40     # alerts.min_score: a host far off its own norm alerts alone
     # the server's certificate scored this high (0-100) makes the channel untrusted
     untrusted_certificate_score: int = 40
     untrusted_certificate_points: int = 30

@@ -83,19 +83,21 @@ def _name(output) -> str:
 
 
 def open_outputs(config: OutputsConfig, out_dir: str, *, stdout=None,
-                 output_format: str = "eve", scope=None) -> FanoutSink:
+                 output_format: str = "eve", scope=None, validation=None) -> FanoutSink:
     """The outputs ``config`` asks for, writing into ``out_dir`` (eve.json,
     and the spool unless ``spool_dir`` is set). ``stdout``: the stream of
     the stdout output (the process's stdout by default). ``output_format``
     (--format) "zeek" writes the Zeek logs instead of eve.json, "both" as
-    well; ``scope`` (home_net) decides their local_orig/local_resp."""
+    well; ``scope`` (home_net) decides their local_orig/local_resp, and
+    ``validation`` (returning the [validation] table in force) their
+    ssl.log validation_status."""
     if output_format not in OUTPUT_FORMATS:
         raise ValueError(f"output format must be one of {', '.join(OUTPUT_FORMATS)}, "
                          f"not {output_format!r}.")
     sink = FanoutSink([])
     try:
         if output_format in ("zeek", "both"):
-            sink.event_outputs.append(ZeekLogSink(out_dir, scope))
+            sink.event_outputs.append(ZeekLogSink(out_dir, scope, validation))
         if config.eve_file and output_format != "zeek":
             local = EveFileSink(out_dir, rotate_bytes=int(config.rotate_mb * (1 << 20)),
                                 keep=config.rotate_keep)

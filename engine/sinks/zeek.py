@@ -34,6 +34,24 @@ flags seen per direction, not Zeek's per-packet history:
   names, exponent is unset. sni_matches_cert follows RFC 6125 (as the
   certificate validation does). In ssl.log curve,
   last_alert, ssl_history and client_cert_chain_fps are unset.
+* ssl.log validation_status (Zeek's policy/protocols/ssl/validate-certs)
+  is engine.validation's verdict on the chain, spelled as Zeek writes it:
+  "ok" or OpenSSL's X509_verify_cert_error_string (see `validation_status`;
+  OpenSSL 1.1's spelling, as in Zeek's own test baselines: a Zeek linked
+  with OpenSSL 3 hyphenates "self-signed" in the two strings that have it).
+  Like Zeek, the sink validates every chain it logs with a validator of its
+  own (the run's [validation] trust store, approved CAs and cache caps,
+  rebuilt when a reload changes them), so the detection layer's caches are
+  not touched; its verdicts can differ from the x509 records' only where an
+  intermediate learnt from a session the detection layer does not validate
+  (not between an internal and an external host) completes a later chain.
+  Like Zeek's x509_verify it judges the chain, not the name (that is
+  sni_matches_cert); where several problems apply, the first in
+  engine.validation's order is named, which may differ from the one
+  OpenSSL's chain building stops at (an expired leaf missing its
+  intermediate is "certificate has expired" here). Unset when no
+  validation ran: no certificate, a leaf that does not parse, or a sink
+  given no [validation] table.
 * QUIC handshakes are ssl.log rows (as Zeek's QUIC analyzer writes them)
   with the SNI and fingerprints; there is no quic.log. JA4SSH windows,
   interim flow records, alerts and stats have no Zeek log here.
@@ -44,6 +62,7 @@ import base64
 import hashlib
 import os
 import re
+from collections.abc import Callable
 from datetime import datetime, timedelta, timezone
 
 from dpkt.ssl_ciphersuites import BY_CODE as CIPHER_SUITES
@@ -51,10 +70,11 @@ from dpkt.ssl_ciphersuites import BY_CODE as CIPHER_SUITES
 from ..baseline import DAY_US
 from ..certs import CertCache
 from ..netscope import NetScope
-from ..validation import hostname_matches
+from ..validation import ChainValidator, ValidationConfig, ValidationResult, hostname_matches
 from .eve_x509 import x509_event
 
-__all__ = ["ZeekLogSink", "LOG_FIELDS", "zeek_uid", "escape", "format_value"]
+__all__ = ["ZeekLogSink", "LOG_FIELDS", "zeek_uid", "escape", "format_value",
+           "validation_status"]
 
 def _columns(spec: str) -> tuple:
     """"name:type name:type ..." -> ((name, type), ...)"""
@@ -77,7 +97,7 @@ LOG_FIELDS = {
         "last_alert:string next_protocol:string established:bool ssl_history:string "
         "cert_chain_fps:vector[string] client_cert_chain_fps:vector[string] subject:string "
         "issuer:string client_subject:string client_issuer:string sni_matches_cert:bool "
-        "ja3:string ja3s:string ja4:string ja4s:string"),
+        "validation_status:string ja3:string ja3s:string ja4:string ja4s:string"),
     "x509": _columns(
         "ts:time fingerprint:string certificate.version:count certificate.serial:string "
         "certificate.subject:string certificate.issuer:string "
@@ -120,6 +140,20 @@ _KEY_ALGS = {"RSA": ("rsaEncryption", "rsa"), "EC": ("id-ecPublicKey", "ecdsa"),
              "DSA": ("dsaEncryption", "dsa"), "Ed25519": ("ED25519", None),
              "Ed448": ("ED448", None)}
 _CURVES = {"secp256r1": "prime256v1"}      # OpenSSL's short name where it differs
+# engine.validation status -> the X509_verify_cert_error_string() of the error
+# OpenSSL's verification (Zeek's x509_verify) reports for such a chain; a
+# status missing here ("error": nothing could be validated) leaves it unset
+_OPENSSL_VERIFY = {
+    "valid": "ok", "no_sni": "ok",
+    "name_mismatch": "ok",                  # x509_verify checks no name
+    "self_signed": "self signed certificate",                               # 18
+    "expired": "certificate has expired",                                   # 10
+    "not_yet_valid": "certificate is not yet valid",                        # 9
+    "incomplete_chain": "unable to get local issuer certificate",           # 20
+}
+_UNKNOWN_ISSUER = _OPENSSL_VERIFY["incomplete_chain"]
+_SELF_SIGNED_IN_CHAIN = "self signed certificate in certificate chain"     # 19
+_REJECTED = "certificate rejected"                                          # 28
 
 
 def zeek_uid(flow_id: int, prefix: str = "C") -> str:
@@ -242,6 +276,22 @@ def history(proto: str, flags_ts: int, flags_tc: int, pkts_toserver: int,
     return "".join(letter for letter, seen in letters if seen)
 
 
+def validation_status(result: ValidationResult, chain_self_signed: list) -> str | None:
+    """Zeek's ssl.log validation_status for a validation result;
+    ``chain_self_signed``: is_self_signed of each certificate of the chain
+    as presented, leaf first. An untrusted chain is one OpenSSL cannot
+    complete to its store ("unable to get local issuer certificate"), one
+    that ends at a self-signed root the server sent, or else one it rejects
+    for a signature, constraint or algorithm ("certificate rejected")."""
+    if result.status != "untrusted":
+        return _OPENSSL_VERIFY.get(result.status)
+    if result.missing_issuer is not None:
+        return _UNKNOWN_ISSUER
+    if any(chain_self_signed[1:]):
+        return _SELF_SIGNED_IN_CHAIN
+    return _REJECTED
+
+
 def _service(app_proto: str | None) -> str | None:
     if app_proto is None:
         return None
@@ -269,10 +319,16 @@ def _ssh_version(client: dict | None, server: dict | None) -> int | None:
 
 
 class ZeekRows:
-    """EVE events -> (path, row) pairs, a row being {field: value}."""
+    """EVE events -> (path, row) pairs, a row being {field: value}.
+    ``validation``: returns the [validation] table in force (a reload may
+    change it); None leaves validation_status unset."""
 
-    def __init__(self, scope: NetScope | None = None):
+    def __init__(self, scope: NetScope | None = None,
+                 validation: Callable[[], ValidationConfig] | None = None):
         self.scope = scope or NetScope()
+        self._validation = validation
+        self._validator_config = None   # the table self._validator was built from
+        self._validator = None
         self._x509_logged = set()       # (sha256, day): Zeek logs a certificate once a day
         self._certs = CertCache()       # bounded: parsed certificates by SHA-256
 
@@ -344,8 +400,9 @@ class ZeekRows:
             leaf = self._certs.get(chain[0])
             sni_matches_cert = hostname_matches(leaf.san_dns, leaf.san_ip, leaf.common_name,
                                                 t["sni"])
+        ts = _micros(event["timestamp"])
         return {
-            "ts": _micros(event["timestamp"]), **_conn_id(event),
+            "ts": ts, **_conn_id(event),
             "version": _TLS_VERSIONS.get(t.get("version")), "cipher": cipher,
             "server_name": t.get("sni"), "resumed": t.get("resumed"),
             "next_protocol": t.get("alpn_selected"), "established": t.get("established"),
@@ -353,9 +410,21 @@ class ZeekRows:
             "cert_chain_fps": [hashlib.sha256(der).hexdigest() for der in chain] or None,
             "subject": t.get("subject"), "issuer": t.get("issuerdn"),
             "sni_matches_cert": sni_matches_cert,
+            "validation_status": self._validation_status(chain, t.get("sni"), ts),
             "ja3": (t.get("ja3") or {}).get("hash"), "ja3s": (t.get("ja3s") or {}).get("hash"),
             "ja4": t.get("ja4"), "ja4s": t.get("ja4s"),
         }
+
+    def _validation_status(self, chain: list, sni: str | None, at_us: int) -> str | None:
+        if self._validation is None or not chain:
+            return None
+        config = self._validation()
+        if config is not self._validator_config:
+            # built at the first chain: a run without TLS loads no trust store
+            self._validator = ChainValidator.from_config(config)
+            self._validator_config = config
+        result = self._validator.validate(chain, sni, at_us)
+        return validation_status(result, [self._certs.get(der).is_self_signed for der in chain])
 
     def quic_ssl(self, event: dict) -> dict:
         """The ssl.log row of a QUIC handshake, as Zeek's QUIC analyzer
@@ -474,12 +543,15 @@ class ZeekLogSink:
     """Writes the EVE events it is given as rows of DIR/conn.log, ssl.log,
     x509.log and ssh.log; the same write/flush/close interface as
     engine.sinks.eve.EveFileSink. ``scope`` (the organisation's home_net)
-    fills local_orig, local_resp and the ssh direction."""
+    fills local_orig, local_resp and the ssh direction; ``validation``
+    (returning the [validation] table in force) the ssl.log
+    validation_status."""
 
-    def __init__(self, out_dir: str, scope: NetScope | None = None):
+    def __init__(self, out_dir: str, scope: NetScope | None = None,
+                 validation: Callable[[], ValidationConfig] | None = None):
         os.makedirs(out_dir, exist_ok=True)
         self.out_dir = out_dir
-        self._rows = ZeekRows(scope)
+        self._rows = ZeekRows(scope, validation)
         self.logs = {path: _ZeekLogFile(out_dir, path) for path in LOG_FIELDS}
         self._last_ts = 0
 
