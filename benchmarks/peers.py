@@ -65,16 +65,16 @@ def run_exfilwatch(path: Path) -> int:
     from engine._core import FlowEngine
     from engine.capture import open_capture
     from engine.config import CoreConfig
-    from engine.gc_tuning import tune_for_capture
+    from engine.gcpolicy import batch_collections
 
-    tune_for_capture()                    # as the exfilwatch command does
     eng = FlowEngine(CoreConfig(capture_handshakes=False))
-    with open_capture(path) as reader:
-        for batch in reader:
-            eng.process(batch)
-        packets = reader.packets_read
-    eng.flush()
-    eng.take_flows()
+    with batch_collections():                 # the GC thresholds a replay runs with
+        with open_capture(path) as reader:
+            for batch in reader:
+                eng.process(batch)
+            packets = reader.packets_read
+        eng.flush()
+        eng.take_flows()
     return packets
 
 
@@ -82,26 +82,24 @@ def run_exfilwatch_full(path: Path) -> int:
     """The whole sensor pipeline in-process: the core plus the handshake layer
     (TLS/SSH/QUIC parsing, certificates); records are built, not written."""
     from engine.capture import open_capture
-    from engine.gc_tuning import tune_for_capture
+    from engine.gcpolicy import batch_collections
     from engine.pipeline import SensorPipeline
 
-    tune_for_capture()                    # as the exfilwatch command does
     pipeline = SensorPipeline()
-    with open_capture(path) as reader:
-        for batch in reader:
-            pipeline.feed(batch)
-        packets = reader.packets_read
-    pipeline.finish()
+    with batch_collections():                 # the GC thresholds a replay runs with
+        with open_capture(path) as reader:
+            for batch in reader:
+                pipeline.feed(batch)
+            packets = reader.packets_read
+        pipeline.finish()
     return packets
 
 
 def run_exfilwatch_replay(path: Path) -> int:
     """What `exfilwatch replay` does: the pipeline, certificates, detections
     and alerts, EVE written to a temporary directory."""
-    from engine.gc_tuning import tune_for_capture
     from engine.replay import replay
 
-    tune_for_capture()                    # as the exfilwatch command does
     with tempfile.TemporaryDirectory(prefix="exw-replay-") as tmp:
         result = replay([str(path)], tmp)
     return result.counters["packets"]

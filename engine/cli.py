@@ -7,7 +7,7 @@ import signal
 import sys
 from collections import Counter
 
-from . import __version__, extract, gc_tuning
+from . import __version__, extract
 from .alert_packets import add_keep_arguments
 from .report import cli as report_cli
 from .config import CoreConfig
@@ -194,7 +194,6 @@ def main(argv=None) -> int:
         if args.command == "extract":
             return extract.run_command(args)
         settings = effective_settings(args)
-        gc_tuning.tune_for_capture()
         if args.command == "live":
             # SIGHUP reads the file again, with the same command-line overrides
             return live_command.run(args, settings, lambda: effective_settings(args))
