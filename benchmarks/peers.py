@@ -59,36 +59,42 @@ def available(tool: str) -> str | None:
     return None
 
 
+def _run_in_process(path: Path, process, finish) -> int:
+    """Every batch of the capture into `process`, then `finish()`, under the
+    GC thresholds a replay runs with; returns the packets read."""
+    from engine.capture import open_capture
+    from engine.gcpolicy import batch_collections
+
+    with batch_collections():
+        with open_capture(path) as reader:
+            for batch in reader:
+                process(batch)
+            packets = reader.packets_read
+        finish()
+    return packets
+
+
 def run_exfilwatch(path: Path) -> int:
     """The flow-only pipeline in-process (handshake capture off): reader
     batches into the core, then flush."""
     from engine._core import FlowEngine
-    from engine.capture import open_capture
     from engine.config import CoreConfig
 
     eng = FlowEngine(CoreConfig(capture_handshakes=False))
-    with open_capture(path) as reader:
-        for batch in reader:
-            eng.process(batch)
-        packets = reader.packets_read
-    eng.flush()
-    eng.take_flows()
-    return packets
+
+    def finish():
+        eng.flush()
+        eng.take_flows()
+    return _run_in_process(path, eng.process, finish)
 
 
 def run_exfilwatch_full(path: Path) -> int:
     """The whole sensor pipeline in-process: the core plus the handshake layer
     (TLS/SSH/QUIC parsing, certificates); records are built, not written."""
-    from engine.capture import open_capture
     from engine.pipeline import SensorPipeline
 
     pipeline = SensorPipeline()
-    with open_capture(path) as reader:
-        for batch in reader:
-            pipeline.feed(batch)
-        packets = reader.packets_read
-    pipeline.finish()
-    return packets
+    return _run_in_process(path, pipeline.feed, pipeline.finish)
 
 
 def run_exfilwatch_replay(path: Path) -> int:

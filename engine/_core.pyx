@@ -219,13 +219,16 @@ cdef class FlowEngine:
         """(ACK events, gap events) so far: the capture-loss counters, cheaply."""
         return self.table.ack_events, self.table.gap_events
 
-    def take_flows(self):
-        """The records of flows ended since the last call, oldest first."""
+    def take_flows(self, dict app_protos=None):
+        """The records of flows ended since the last call, oldest first.
+
+        With `app_protos` (flow_id -> app_proto, as the handshake layer named
+        the flows) each record carries its flow's name, and a flow's entry
+        leaves the dict with its final record (an interim record keeps it)."""
         cdef uint32_t i
-        cdef FlowEnd *e
         out = []
         for i in range(self.table.n_ended):
-            out.append(_flow_record(&self.table.ended[i]))
+            out.append(_flow_record(&self.table.ended[i], app_protos))
         self.table.n_ended = 0
         return out
 
@@ -250,8 +253,8 @@ cdef class FlowEngine:
         out = []
         for i in range(self.table.n_ja4ssh):
             e = &self.table.ja4ssh_ends[i]
-            out.append(tuple.__new__(Ja4sshRecord, (
-                *_tuple_fields(&e.t), e.index, e.mode[0], e.mode[1], e.pkts[0], e.pkts[1],
+            out.append(_record(Ja4sshRecord, _tuple_fields(&e.t), (
+                e.index, e.mode[0], e.mode[1], e.pkts[0], e.pkts[1],
                 e.acks[0], e.acks[1], e.at_us)))
         self.table.n_ja4ssh = 0
         return out
@@ -322,36 +325,83 @@ cdef class FlowEngine:
 cdef extern from "<arpa/inet.h>" nogil:
     const char *inet_ntop(int af, const void *src, char *dst, unsigned int size)
 
+from cpython.ref cimport Py_INCREF
+from cpython.tuple cimport PyTuple_SET_ITEM
+from cpython.type cimport PyType_GenericAlloc
+
 cdef extern from "Python.h":
     object PyUnicode_FromString(const char *u)
+    object PyUnicode_FromStringAndSize(const char *u, Py_ssize_t size)
 
 
 cdef extern from "<sys/socket.h>":
-    int AF_INET
     int AF_INET6
 
 
 cdef str _ip_text(const uint8_t *addr, uint8_t family):
     cdef char text[48]
-    inet_ntop(AF_INET if family == 4 else AF_INET6, addr, text, sizeof(text))
+    cdef int n = 0, i
+    cdef uint8_t b
+    if family == 4:
+        # dotted decimal written here: glibc's inet_ntop formats IPv4 with
+        # sprintf, which was the largest cost of taking records out of the
+        # core (two addresses per flow record and per handshake record)
+        for i in range(4):
+            b = addr[i]
+            if b >= 100:
+                text[n] = c'0' + b // 100
+                n += 1
+            if b >= 10:
+                text[n] = c'0' + b // 10 % 10
+                n += 1
+            text[n] = c'0' + b % 10
+            text[n + 1] = c'.'
+            n += 2
+        return PyUnicode_FromStringAndSize(text, n - 1)
+    inet_ntop(AF_INET6, addr, text, sizeof(text))
     return PyUnicode_FromString(text)
 
 
 cdef tuple _tuple_fields(FlowTuple *t):
     """flow_id, src_ip, src_port, dest_ip, dest_port, proto, vlan: the
     leading fields of every record type."""
+    # most flows have no VLAN tag: skip building and filtering a list for them
+    vlan = tuple([v for v in t.vlan[:3] if v]) if t.vlan[0] or t.vlan[1] or t.vlan[2] else ()
     return (t.flow_id, _ip_text(t.src, t.family), t.sport, _ip_text(t.dst, t.family), t.dport,
-            t.proto, tuple([v for v in t.vlan[:3] if v]))
+            t.proto, vlan)
 
 
-cdef object _flow_record(FlowEnd *e):
+cdef object _record(type cls, tuple lead, tuple rest):
+    """The NamedTuple `cls` holding lead's items, then rest's: what
+    tuple.__new__(cls, (*lead, *rest)) gives, without the list, the
+    intermediate tuples and the Python-level call it costs. Runs once per
+    record leaving the core."""
+    cdef Py_ssize_t n = len(lead), i
+    rec = PyType_GenericAlloc(cls, n + len(rest))     # a tuple subclass's own allocator
+    for i in range(n):
+        item = lead[i]
+        Py_INCREF(item)                               # PyTuple_SET_ITEM steals a reference
+        PyTuple_SET_ITEM(rec, i, item)
+    for i in range(len(rest)):
+        item = rest[i]
+        Py_INCREF(item)
+        PyTuple_SET_ITEM(rec, n + i, item)
+    return rec
+
+
+cdef object _flow_record(FlowEnd *e, dict app_protos):
     cdef FlowStats *s = &e.st
     cdef bint icmp = e.t.proto == 1 or e.t.proto == 58
     cdef bint resp = icmp and s.has_resp_icmp
+    cdef bint interim = e.reason == END_INTERIM
+    app_proto = None
+    if app_protos:
+        # named here rather than by a copy of the record made afterwards
+        app_proto = (app_protos.get(e.t.flow_id) if interim
+                     else app_protos.pop(e.t.flow_id, None))
     # built as the tuple itself, in FlowRecord's field order: this runs once
     # per flow and NamedTuple's Python-level __new__ doubled its cost
-    return tuple.__new__(FlowRecord, (
-        *_tuple_fields(&e.t),
+    return _record(FlowRecord, _tuple_fields(&e.t), (
         e.t.depth,
         s.pkts_ts, s.pkts_tc, s.bytes_ts, s.bytes_tc,
         s.first_us, s.last_us, e.end_us,
@@ -361,23 +411,26 @@ cdef object _flow_record(FlowEnd *e):
         s.icmp_code if icmp else None,
         s.resp_icmp_type if resp else None,
         s.resp_icmp_code if resp else None,
-        e.reason == END_INTERIM,
-        None,
+        interim,
+        app_proto,
         s.missed_bytes,
     ))
 
 
+# the flag names of each of the 256 values of HalfStream.flags, made once
+_HALF_FLAG_TUPLES = tuple(tuple([name for i, name in enumerate(HALF_FLAG_NAMES) if bits >> i & 1])
+                          for bits in range(256))
+
+
 cdef object _half_capture(HalfStream *h):
-    flags = tuple([HALF_FLAG_NAMES[i] for i in range(8) if h.flags & (1 << i)])
     data = (<const char *>h.buf)[:h.len] if h.len else b""
-    return tuple.__new__(HalfCapture, (
-        HALF_KINDS[h.kind], data, h.start, flags,
-        h.established_us if h.flags & HF_ESTABLISHED else None))
+    return _record(HalfCapture, (
+        HALF_KINDS[h.kind], data, h.start, _HALF_FLAG_TUPLES[h.flags],
+        h.established_us if h.flags & HF_ESTABLISHED else None), ())
 
 
 cdef object _handshake_record(HandshakeEnd *e):
-    return tuple.__new__(HandshakeRecord, (
-        *_tuple_fields(&e.t),
+    return _record(HandshakeRecord, _tuple_fields(&e.t), (
         e.first_us, e.at_us,
         _half_capture(&e.sess.half[0]),
         _half_capture(&e.sess.half[1]),

@@ -17,9 +17,12 @@
 # is walked (bounded by the input length) but not kept, and "capped" (or
 # "certificates_dropped") says so. No length field ever sizes an allocation.
 from libc.stdint cimport uint8_t, uint16_t, uint32_t
-from libc.string cimport memset
+from libc.string cimport memcpy, memset
 from cpython.buffer cimport PyObject_GetBuffer, PyBuffer_Release, PyBUF_SIMPLE
 from cpython.number cimport PyNumber_Index
+from cpython.list cimport PyList_New, PyList_SET_ITEM
+from cpython.bytes cimport PyBytes_AS_STRING, PyBytes_FromStringAndSize
+from cpython.ref cimport PyObject, Py_INCREF
 
 
 TLS_STATUS_NAMES = (
@@ -545,11 +548,43 @@ cdef int _parse_v2(const uint8_t *p, size_t n, TlsSslv2Hello *h) noexcept nogil:
 cdef inline bytes _span_bytes(const uint8_t *p, TlsSpan s):
     return (<const char*>p)[s.off:s.off + s.len]
 
+# The Python int of each 16-bit code point, made on first use and kept. A
+# ClientHello carries some 50 values above CPython's small-int cache (cipher
+# suites, signature algorithms, versions), and allocating then freeing one
+# int each was a third of what building its dict cost. Bounded: at most
+# 65,536 ints (about 2 MiB) for the life of the process.
+cdef PyObject *_u16_ints[65536]
+
+cdef inline object _u16_int(uint16_t v):
+    cdef object o
+    if _u16_ints[v] == NULL:
+        o = v
+        Py_INCREF(o)                      # the table's reference, never dropped
+        _u16_ints[v] = <PyObject *>o
+        return o
+    return <object>_u16_ints[v]
+
+# Lists are made at their final size and filled in place: appending grew
+# each one by reallocation.
 cdef list _u16_list(TlsU16List *l):
-    return [l.v[i] for i in range(l.n)]
+    cdef list out = PyList_New(l.n)
+    cdef uint32_t i
+    cdef object v
+    for i in range(l.n):
+        v = _u16_int(l.v[i])
+        Py_INCREF(v)                      # PyList_SET_ITEM steals a reference
+        PyList_SET_ITEM(out, i, v)
+    return out
 
 cdef list _u8_list(TlsU8List *l):
-    return [l.v[i] for i in range(l.n)]
+    cdef list out = PyList_New(l.n)
+    cdef uint32_t i
+    cdef object v
+    for i in range(l.n):
+        v = l.v[i]                        # CPython's small ints: no allocation
+        Py_INCREF(v)
+        PyList_SET_ITEM(out, i, v)
+    return out
 
 
 def parse_client_hello(body):
@@ -578,7 +613,7 @@ def parse_client_hello(body):
             status = _parse_ch(p, <size_t>view.len, h)
         return {
             "status": TLS_STATUS_NAMES[status],
-            "legacy_version": h.legacy_version if h.reached >= 1 else None,
+            "legacy_version": _u16_int(h.legacy_version) if h.reached >= 1 else None,
             "random": _span_bytes(p, h.random) if h.reached >= 2 else None,
             "session_id": _span_bytes(p, h.session_id) if h.reached >= 3 else None,
             "cipher_suites": _u16_list(&h.cipher_suites),
@@ -624,15 +659,17 @@ def parse_server_hello(body):
         random = _span_bytes(p, hello.random) if hello.reached >= 2 else None
         return {
             "status": TLS_STATUS_NAMES[status],
-            "legacy_version": hello.legacy_version if hello.reached >= 1 else None,
+            "legacy_version": _u16_int(hello.legacy_version) if hello.reached >= 1 else None,
             "random": random,
             "session_id": _span_bytes(p, hello.session_id) if hello.reached >= 3 else None,
-            "cipher_suite": hello.cipher_suite if hello.reached >= 4 else None,
+            "cipher_suite": _u16_int(hello.cipher_suite) if hello.reached >= 4 else None,
             "compression_method": hello.compression_method if hello.reached >= 5 else None,
             "extensions": _u16_list(&hello.extensions),
-            "selected_version": hello.selected_version if hello.has_selected_version else None,
+            "selected_version": (_u16_int(hello.selected_version)
+                                 if hello.has_selected_version else None),
             "alpn": _span_bytes(p, hello.alpn) if hello.has_alpn else None,
-            "key_share_group": hello.key_share_group if hello.has_key_share_group else None,
+            "key_share_group": (_u16_int(hello.key_share_group)
+                                if hello.has_key_share_group else None),
             "is_hello_retry_request": random == TLS_HRR_RANDOM,
             "extensions_truncated": bool(hello.extensions_truncated),
             "capped": bool(hello.capped),
@@ -694,7 +731,7 @@ def parse_sslv2_client_hello(record):
         specs = [h.specs[i] for i in range(h.n_specs)]
         return {
             "status": TLS_STATUS_NAMES[status],
-            "legacy_version": h.legacy_version if h.reached >= 1 else None,
+            "legacy_version": _u16_int(h.legacy_version) if h.reached >= 1 else None,
             "cipher_specs": specs,
             "cipher_suites": [s for s in specs if s <= 0xffff],
             "session_id": _span_bytes(p, h.session_id),
@@ -742,6 +779,41 @@ def is_grease(value):
     return 0 <= value <= 0xffff and _tls_is_grease(<uint16_t>value)
 
 
+cdef Py_ssize_t _walk_tls_records(const uint8_t *p, size_t n, uint8_t *out, list alerts,
+                                  bint *malformed) except -1:
+    """The record walk of split_tls_records: how many handshake bytes in the
+    clear p[:n] carries. With `out` it also copies them there and appends
+    the alerts in the clear to `alerts`; without, it only counts, so that
+    the result is allocated once at its size."""
+    cdef size_t pos = 0, rlen, total = 0
+    cdef uint8_t ctype
+    cdef bint after_ccs = False
+    while pos + 5 <= n:
+        ctype = p[pos]
+        rlen = _be16(p + pos + 3)
+        if p[pos + 1] != 3 or ctype < 20 or ctype > 24:
+            malformed[0] = True
+            break
+        if ctype == 23:
+            break
+        if rlen > n - pos - 5:
+            rlen = n - pos - 5               # the capture ends inside this record
+        if ctype == 20:
+            after_ccs = True
+        elif ctype == 21 and rlen >= 2 and not after_ccs:
+            if out != NULL:
+                alerts.append((p[pos + 5], p[pos + 6]))
+        elif ctype == 22:
+            if after_ccs and not (rlen >= 4 and p[pos + 5] == 1
+                                  and _be24(p + pos + 6) + 4 == rlen):
+                break
+            if out != NULL:
+                memcpy(out + total, p + pos + 5, rlen)
+            total += rlen
+        pos += 5 + rlen
+    return total
+
+
 def split_tls_records(data):
     """A direction's TLS bytes -> (handshake bytes in the clear, alerts in the
     clear as (level, description) pairs, whether the record framing broke).
@@ -752,35 +824,17 @@ def split_tls_records(data):
     middlebox-compatibility mode. Application data ends the handshake."""
     cdef Py_buffer view
     cdef const uint8_t *p
-    cdef size_t n, pos = 0, rlen
-    cdef uint8_t ctype
-    cdef bint after_ccs = False, malformed = False
-    cdef bytearray handshake = bytearray()
-    alerts = []
+    cdef bint malformed = False
+    cdef Py_ssize_t total
+    cdef bytes handshake
+    cdef list alerts = []
     PyObject_GetBuffer(data, &view, PyBUF_SIMPLE)
     try:
         p = <const uint8_t*>view.buf
-        n = <size_t>view.len
-        while pos + 5 <= n:
-            ctype = p[pos]
-            rlen = _be16(p + pos + 3)
-            if p[pos + 1] != 3 or ctype < 20 or ctype > 24:
-                malformed = True
-                break
-            if ctype == 23:
-                break
-            if rlen > n - pos - 5:
-                rlen = n - pos - 5               # the capture ends inside this record
-            if ctype == 20:
-                after_ccs = True
-            elif ctype == 21 and rlen >= 2 and not after_ccs:
-                alerts.append((p[pos + 5], p[pos + 6]))
-            elif ctype == 22:
-                if after_ccs and not (rlen >= 4 and p[pos + 5] == 1
-                                      and _be24(p + pos + 6) + 4 == rlen):
-                    break
-                handshake += (<const char *>(p + pos + 5))[:rlen]
-            pos += 5 + rlen
-        return bytes(handshake), alerts, malformed
+        total = _walk_tls_records(p, <size_t>view.len, NULL, None, &malformed)
+        handshake = PyBytes_FromStringAndSize(NULL, total)
+        _walk_tls_records(p, <size_t>view.len, <uint8_t *>PyBytes_AS_STRING(handshake), alerts,
+                          &malformed)
+        return handshake, alerts, malformed
     finally:
         PyBuffer_Release(&view)

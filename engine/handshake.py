@@ -8,6 +8,7 @@ on them, computes the fingerprints and names the application protocol. It
 is mechanism: what the sessions mean is for the detection layer.
 """
 from dataclasses import dataclass, field
+from functools import lru_cache
 
 from . import quic
 from .parsers import (parse_certificate as parse_certificate_message, parse_client_hello,
@@ -45,6 +46,18 @@ def tls_version_name(version: int | None) -> str:
     return "UNDETERMINED"
 
 
+# Capture flags that are states of a direction, not anomalies
+_STATE_FLAGS = frozenset({"established", "change_cipher_spec"})
+
+
+@lru_cache(maxsize=1024)
+def _flag_anomalies(side: str, flags: tuple) -> tuple:
+    """One direction's capture flags as anomaly names ("client_gap", ...).
+    Cached: the core has 8 flags, so there are at most 2 x 256 distinct
+    inputs, and almost every session repeats one of a handful."""
+    return tuple(f"{side}_{flag}" for flag in flags if flag not in _STATE_FLAGS)
+
+
 def _usable(server_hello) -> bool:
     """Parsed at least up to the cipher suite: enough for the fingerprints."""
     return server_hello is not None and server_hello.get("cipher_suite") is not None
@@ -65,9 +78,13 @@ class TlsSession:
     alerts: list = field(default_factory=list)   # (level, description) in the clear
     anomalies: list = field(default_factory=list)
     quic: dict | None = None             # engine.quic.decode_initials result for QUIC
-    _memo: dict = field(default_factory=dict, repr=False)   # fingerprints, computed once
+    _memo: dict | None = field(default=None, repr=False)   # fingerprints, computed once
 
     def _once(self, name, compute):
+        # the dict is made on first use: most sessions of a benchmark or a
+        # flood never have a fingerprint asked for
+        if self._memo is None:
+            self._memo = {}
         if name not in self._memo:
             self._memo[name] = compute()
         return self._memo[name]
@@ -197,12 +214,12 @@ class HandshakeInterpreter:
         self.certs = cert_cache or CertCache()
 
     def interpret(self, rec: HandshakeRecord):
-        kinds = {rec.client.kind, rec.server.kind}
+        kinds = (rec.client.kind, rec.server.kind)
         if "quic" in kinds:
             return self._quic(rec)
         if "ssh" in kinds:
             return self._ssh(rec)
-        if kinds & {"tls", "sslv2"}:
+        if "tls" in kinds or "sslv2" in kinds:
             return self._tls(rec)
         return None
 
@@ -216,10 +233,8 @@ class HandshakeInterpreter:
         c, s = rec.client, rec.server
         if c.start or s.start:
             session.preamble = name_preamble(c.data[:c.start], s.data[:s.start])
-        for half in (c, s):
-            session.anomalies += [f"{'client' if half is c else 'server'}_{flag}"
-                                  for flag in half.flags
-                                  if flag not in ("established", "change_cipher_spec")]
+        session.anomalies += _flag_anomalies("client", c.flags)
+        session.anomalies += _flag_anomalies("server", s.flags)
         if c.kind == "sslv2":
             hello = parse_sslv2_client_hello(c.data[c.start:])
             session.client_hellos.append(hello)
@@ -264,7 +279,7 @@ class HandshakeInterpreter:
                         parsed.get("certificates_dropped"):
                     session.anomalies.append("certificate_chain_capped")
                 session.chain = tuple(ders)
-                session.certificates = tuple(self.certs.get(d) for d in ders)
+                session.certificates = tuple(map(self.certs.get, ders))
             elif msg_type == CERTIFICATE_REQUEST:
                 session.certificate_requested = True
 

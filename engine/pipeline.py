@@ -42,11 +42,7 @@ class SensorPipeline:
                 self._app_protos[hs.flow_id] = app_proto_of(session)
                 out.append(session)
         out += self.engine.take_ja4ssh()
-        for rec in self.engine.take_flows():
-            # an interim record comes before the flow's final one: keep the name for it
-            app_proto = (self._app_protos.get if rec.interim else self._app_protos.pop)(
-                rec.flow_id, None)
-            out.append(rec._replace(app_proto=app_proto) if app_proto else rec)
+        out += self.engine.take_flows(self._app_protos)
         acks, gaps = self.engine.ack_gap_events
         if acks != self._loss_seen[0]:
             # what the batch added to the capture-loss counters, for the

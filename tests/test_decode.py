@@ -6,6 +6,7 @@ frame, or for a tunnelled packet the inner packet from its first inner
 header, as Suricata counts its tunnel pseudo-packets.
 """
 import random
+import socket
 import struct
 
 import pytest
@@ -44,6 +45,17 @@ def assert_inner_tcp(d, family=4, depth=0):
     assert d["tcp_flags"] == PSH_ACK
     assert d["payload"] == DATA
     assert d["depth"] == depth
+
+
+@pytest.mark.parametrize("src, dst", [
+    ("0.0.0.0", "255.255.255.255"),
+    ("9.10.99.100", "199.200.249.250"),
+    ("1.0.20.109", "110.101.190.5"),
+])
+def test_ipv4_addresses_are_dotted_decimal_without_leading_zeros(src, dst):
+    frame = ipv4(6, tcp(PSH_ACK, payload=DATA), src=socket.inet_aton(src), dst=socket.inet_aton(dst))
+    d = decode_packet(frame, LT_RAW)
+    assert (d["src_ip"], d["dst_ip"]) == (src, dst)
 
 
 def outer_ipv4(proto, payload):

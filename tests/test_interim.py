@@ -91,3 +91,26 @@ def test_aggregation_counts_a_long_flow_with_interim_records_once():
     assert channel["bytes_in"] == final[0].bytes_toclient
     assert channel["connections"] == 1
     assert agg.stats()["open_flows"] == 0          # the final record closed the flow
+
+
+def test_app_proto_names_stay_for_interim_records_and_leave_with_the_final_one():
+    # flow ids are reproducible: learn this flow's from a first engine
+    first = FlowEngine(LONG)
+    feed(first, [(t, datagram(40000)) for t in range(10)])
+    first.expire(round((T0 + 301) * S))
+    flow_id = first.take_flows()[0].flow_id
+
+    engine = FlowEngine(LONG)
+    names = {flow_id: "quic", 12345: "ssh"}
+    engine.process(make_batch([(T0 + t, datagram(40000)) for t in range(10)]))
+    engine.process(make_batch([(T0 + 20, datagram(40001))]))     # a flow without a name
+    engine.expire(round((T0 + 301) * S))
+    interims = engine.take_flows(names)
+    assert [(r.src_port, r.interim, r.app_proto) for r in interims] == [(40000, True, "quic")]
+    assert names == {flow_id: "quic", 12345: "ssh"}              # kept for the final record
+    engine.flush()
+    final = {r.src_port: r for r in engine.take_flows(names)}
+    assert not final[40000].interim and final[40000].app_proto == "quic"
+    assert final[40001].app_proto is None
+    assert names == {12345: "ssh"}                               # the ended flow's name left
+    assert engine.take_flows() == []
