@@ -130,6 +130,7 @@ define sanitized_copy
 	rm -rf $(1) && mkdir -p $(1)
 	$(TREE_FILES) | xargs -0 tar cf - | tar xf - -C $(1)
 	ln -s $(abspath pcaps) $(1)/pcaps
+	ln -s $(abspath benchmarks) $(1)/benchmarks
 	rm -f $(1)/engine/_core.c $(1)/engine/*.so
 	cd $(1) && $(3) EXFILWATCH_SANITIZE=$(2) $(abspath $(BIN))/python setup.py -q build_ext --inplace
 	touch $(1)/.core-built

@@ -6,13 +6,13 @@ Debian browser here (`executable_path`), never a downloaded one. A page is
 rendered with every console message, page error and network request
 recorded, so a test can assert there are none, then screenshotted.
 """
-import contextlib
-import os
 import shutil
 from dataclasses import dataclass, field
 from pathlib import Path
 
 from playwright.sync_api import sync_playwright
+
+from sanitizer_env import without_sanitizer_runtime
 
 
 @dataclass
@@ -34,26 +34,12 @@ def chromium_binary() -> str:
     return path
 
 
-# `make test-sanitize` preloads libasan into the tests; the browser and
-# Playwright's driver must not inherit it (Chromium hangs under it)
-_SANITIZER_ENV = ("LD_PRELOAD", "ASAN_OPTIONS", "UBSAN_OPTIONS")
-
-
-@contextlib.contextmanager
-def _without_sanitizer_runtime():
-    saved = {k: os.environ.pop(k) for k in _SANITIZER_ENV if k in os.environ}
-    try:
-        yield
-    finally:
-        os.environ.update(saved)
-
-
 def render(page_path: Path, screenshot: Path, width: int = 1280, height: int = 900,
            evaluate: dict | None = None) -> Rendered:
     """Render a page file; `evaluate` maps names to JavaScript expressions
     evaluated in the rendered page (DevTools evaluation, not page script)."""
     url = page_path.resolve().as_uri()
-    with _without_sanitizer_runtime(), sync_playwright() as p:
+    with without_sanitizer_runtime(), sync_playwright() as p:
         browser = p.chromium.launch(executable_path=chromium_binary(), args=["--no-sandbox"])
         try:
             page = browser.new_page(viewport={"width": width, "height": height})

@@ -9,6 +9,8 @@ import subprocess
 import sys
 from pathlib import Path
 
+from sanitizer_env import environment_without_sanitizer
+
 ROOT = Path(__file__).resolve().parent.parent
 FEW_FLOWS = 40_000
 MANY_FLOWS = 5 * FEW_FLOWS
@@ -38,7 +40,8 @@ print(json.dumps({{"peak_kib": resource.getrusage(resource.RUSAGE_SELF).ru_maxrs
 def run_model(flows: int) -> dict:
     code = CHILD.format(bench=str(ROOT / "benchmarks"), hosts=HOSTS)
     result = subprocess.run([sys.executable, "-c", code, str(flows)], capture_output=True,
-                            text=True, check=True, cwd=ROOT)
+                            text=True, check=True, cwd=ROOT,
+                            env=environment_without_sanitizer())
     return json.loads(result.stdout)
 
 
