@@ -9,6 +9,7 @@ import sys
 import threading
 
 from .errors import CaptureError
+from .gcpolicy import batch_collections
 from .live import LiveOptions, run_live
 from .privileges import check_writable, drop_privileges, lookup_user
 from .workers import open_worker_handles, run_workers
@@ -75,10 +76,13 @@ def run(args, settings, reload_settings) -> int:
             _load_installation()
             drop_privileges(identity)
         run_sensor = run_workers if args.workers > 1 else _single_process
-        result = run_sensor(handles, args.output, settings, state_dir=args.state, stop=stop,
-                            on_stats=None if args.quiet else _print_status, reload=reload,
-                            reload_settings=reload_settings,
-                            output_format=args.format)
+        # the collector runs replay's record writer and detections, with
+        # replay's GC thresholds; forked workers inherit them
+        with batch_collections():
+            result = run_sensor(handles, args.output, settings, state_dir=args.state, stop=stop,
+                                on_stats=None if args.quiet else _print_status, reload=reload,
+                                reload_settings=reload_settings,
+                                output_format=args.format)
     except OSError as exc:
         print(f"exfilwatch: cannot write to {args.output}: {exc.strerror}.", file=sys.stderr)
         return EXIT_USAGE
