@@ -32,14 +32,16 @@ USUAL_TLS_PORTS = frozenset({443, 465, 563, 636, 853, 989, 990, 992, 993, 994, 9
                              5671, 8883})
 
 
+TLS_VERSION_NAMES = {0x0200: "SSLv2", 0x0300: "SSLv3", 0x0301: "TLSv1", 0x0302: "TLS 1.1",
+                     0x0303: "TLS 1.2", 0x0304: "TLS 1.3"}
+
+
 def tls_version_name(version: int | None) -> str:
     """Suricata's spelling of a TLS version (tls.version)."""
     if version is None:
         return "UNDETERMINED"
-    names = {0x0200: "SSLv2", 0x0300: "SSLv3", 0x0301: "TLSv1", 0x0302: "TLS 1.1",
-             0x0303: "TLS 1.2", 0x0304: "TLS 1.3"}
-    if version in names:
-        return names[version]
+    if version in TLS_VERSION_NAMES:
+        return TLS_VERSION_NAMES[version]
     if 0x7F00 <= version <= 0x7FFF:
         draft = version & 0xFF
         return f"TLS 1.3 draft-{draft}" if draft >= 16 else "TLS 1.3 draft-<16"
