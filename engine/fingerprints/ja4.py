@@ -68,8 +68,21 @@ def hash12(text) -> str:
     return sha256(text.encode("ascii")).hexdigest()[:12] if text else EMPTY_HASH
 
 
+class _Hex4(dict):
+    """16-bit value -> its 4-digit lower-case hex, made once per value (at
+    most 65,536): formatting each value of each hello anew was most of what
+    a JA4 cost."""
+
+    def __missing__(self, value):
+        text = self[value] = "%04x" % value
+        return text
+
+
+_HEX4 = _Hex4()
+
+
 def _hex(values) -> list:
-    return list(map("{:04x}".format, values))
+    return [_HEX4[v] for v in values]
 
 
 def _parts(ch: dict, transport: str, original: bool) -> tuple[str, str, str]:
