@@ -157,8 +157,9 @@ def add_keep_arguments(parser) -> None:
                         help="keep the first N KiB of every flow's packets in memory and write "
                              "those of an alert's flows to DIR/extract/<alert_id>.pcap when it "
                              "is raised (default 0: none kept). With --workers above 1 each worker "
-                             "keeps its own flows' packets and the alert's are asked for from "
-                             "every worker")
+                             "keeps its own flows' packets and the file is written once every "
+                             f"worker has answered with the alert's (at most {ANSWER_WAIT_S:g} s "
+                             "later; a worker that dies or stays silent adds nothing)")
     parser.add_argument("--keep-mb", type=int, metavar="M",
                         help="memory for kept packets, all flows together, per capture process: "
                              "with --workers N, N times this; the oldest are overwritten "

@@ -15,7 +15,7 @@ from pathlib import Path
 import dpkt
 import pytest
 
-from engine.alert_packets import ANSWER_WAIT_S
+from engine.alert_packets import ANSWER_WAIT_S, WorkerAlertPackets
 from engine.cli import main
 from engine.live import LiveOptions, open_interface
 from livelab import PORT, client_flows, sensor_lab
@@ -128,3 +128,85 @@ def test_a_worker_killed_while_its_answer_is_pending_does_not_hang_the_collector
     assert rc == 0, err
     assert f"Alert {aid}: no kept packets from worker(s) [{1 - busy}]" in err
     assert saved_frames(saved) == expected
+
+
+# ---------------------------------------------------- the collector's side alone
+
+def frame(flow_id: int, ts_us: int) -> tuple:
+    """A kept_packets tuple whose bytes say which flow and time it is."""
+    data = b"%d@%d" % (flow_id, ts_us)
+    return (flow_id, ts_us, 1, len(data), data.ljust(60, b"\0"))
+
+
+class Workers:
+    """The collector's ask(): records the questions, the running workers given."""
+
+    def __init__(self, running):
+        self.running, self.asked = running, []
+
+    def __call__(self, request_id, flow_ids):
+        self.asked.append((request_id, list(flow_ids)))
+        return list(self.running)
+
+
+def alert(aid: str, flows=(1, 2)) -> dict:
+    return {"exfil": {"alert_id": aid, "evidence": {"flows": list(flows)}}}
+
+
+def written(tmp_path, aid: str):
+    path = tmp_path / "extract" / f"{aid}.pcap"
+    if not path.exists():
+        return None
+    with open(path, "rb") as fh:
+        return [(round(ts * 1e6), bytes(f).rstrip(b"\0")) for ts, f in dpkt.pcap.Reader(fh)]
+
+
+def test_the_file_waits_for_every_worker_and_interleaves_their_frames_by_time(tmp_path):
+    workers = Workers([0, 1])
+    kept = WorkerAlertPackets(workers, str(tmp_path))
+    kept(alert("a1"))
+    assert workers.asked == [(1, [1, 2])] and kept.pending == 1
+    kept.answer(1, 1, [frame(2, 150), frame(2, 250)])
+    assert written(tmp_path, "a1") is None          # worker 0 has not answered
+    kept.answer(0, 1, [frame(1, 100), frame(1, 200), frame(1, 300)])
+    assert written(tmp_path, "a1") == [(100, b"1@100"), (150, b"2@150"), (200, b"1@200"),
+                                       (250, b"2@250"), (300, b"1@300")]
+    assert kept.pending == 0 and kept.unanswered == 0
+    kept.answer(0, 1, [frame(1, 400)])               # late: the file is not rewritten
+    assert len(written(tmp_path, "a1")) == 5
+
+
+def test_a_silent_worker_is_given_up_after_the_wait_and_at_the_stop(tmp_path):
+    kept = WorkerAlertPackets(Workers([0, 1]), str(tmp_path))
+    kept(alert("a1"))
+    kept(alert("a2"))
+    kept.answer(0, 1, [frame(1, 100)])
+    kept.expire(time.monotonic() + ANSWER_WAIT_S / 2)
+    assert kept.pending == 2
+    kept.expire(time.monotonic() + ANSWER_WAIT_S)
+    assert written(tmp_path, "a1") == [(100, b"1@100")]
+    assert kept.pending == 0 and kept.unanswered == 3   # a1 from 1; a2 from 0 and 1
+    assert written(tmp_path, "a2") is None              # nothing came: no file
+
+    kept(alert("a3"))
+    kept.answer(1, 3, [frame(2, 50)])
+    kept.close()
+    assert written(tmp_path, "a3") == [(50, b"2@50")] and kept.pending == 0
+
+
+def test_a_dead_worker_counts_as_answered(tmp_path):
+    kept = WorkerAlertPackets(Workers([0, 1, 2]), str(tmp_path))
+    kept(alert("a1"))
+    kept.answer(2, 1, [frame(1, 100)])
+    kept.gone(0)
+    assert written(tmp_path, "a1") is None
+    kept.gone(1)
+    assert written(tmp_path, "a1") == [(100, b"1@100")] and kept.unanswered == 2
+    kept.gone(1)                                        # nothing pending any more
+    assert kept.unanswered == 2
+
+
+def test_with_no_worker_running_nothing_waits(tmp_path):
+    kept = WorkerAlertPackets(Workers([]), str(tmp_path))
+    kept(alert("a1"))
+    assert kept.pending == 0 and written(tmp_path, "a1") is None
