@@ -55,11 +55,6 @@ def run(args, settings, reload_settings) -> int:
     signal.signal(signal.SIGTERM, lambda signum, frame: stop.set())
     signal.signal(signal.SIGINT, lambda signum, frame: stop.set())
     signal.signal(signal.SIGHUP, lambda signum, frame: reload.set())
-    if args.workers > 1 and settings.core.keep_kib_per_flow:
-        print("exfilwatch: --keep-kib (core.keep_kib_per_flow) keeps packets in the capturing "
-              "process, and with --workers above 1 that is the workers, not the process that "
-              "raises the alerts: use --workers 1 to keep packets.", file=sys.stderr)
-        return EXIT_USAGE
     identity = lookup_user(args.user) if args.user else None
     options = [LiveOptions(iface, bpf=args.bpf, snaplen=args.snaplen, buffer_mb=args.buffer_mb,
                            stats_interval_s=args.stats_interval, capture=args.capture)

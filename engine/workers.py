@@ -35,6 +35,17 @@ place, and when those are used up the worker stays down and its share goes
 to the others. A change in a fanout group's members re-spreads the flows
 over them: around a restart some flows move between workers.
 
+Kept packets (`--keep-kib`): each worker keeps its own flows' frames in
+its core's ring. The pipe is duplex: for each alert the collector sends
+every running worker ("kept?", request_id, flow_ids) and the worker
+answers ("kept", (request_id, frames)) between two reads of its handles,
+so capture never waits on the collector; the collector writes the
+alert's file when all have answered (alert_packets.WorkerAlertPackets:
+bounded wait, a dead worker counts as answered with nothing). After its
+last records a worker goes on answering until the collector closes the
+pipe, so that alerts raised on the flows flushed at the stop get their
+frames too.
+
 Shutdown (SIGINT/SIGTERM to this process, or to the whole process group
 as systemd and a terminal do): every worker reads what its handles hold,
 flushes its open flows (reason "shutdown") and sends them with its last
@@ -52,6 +63,7 @@ import threading
 import time
 from multiprocessing.connection import wait
 
+from .alert_packets import WorkerAlertPackets
 from .collector import Collector, LiveResult
 from .errors import CaptureError
 from .live import CaptureLoop, LiveOptions, capture_fields, open_interface, open_spare, packet_span
@@ -124,13 +136,17 @@ def close_all(handles: list) -> None:
 
 # ------------------------------------------------------------------ worker
 
-def _worker_main(index: int, handles: list, foreign: list, core, conn,
+def _worker_main(index: int, handles: list, foreign: list, foreign_conns: list, core, conn,
                  stats_interval_s: float) -> None:
     """A worker process: capture until SIGTERM/SIGINT, then flush and report.
     ``foreign``: the other handles the fork copied in; closed at once, or a
     dead worker's handles would stay in their fanout group through this
-    copy, taking a share of the flows that nobody reads."""
+    copy, taking a share of the flows that nobody reads. ``foreign_conns``:
+    the collector's ends of the pipes (this worker's and the others'),
+    closed too, or a worker would never see the collector close its pipe."""
     close_all(foreign)
+    for other in foreign_conns:
+        other.close()
     stop = threading.Event()
     signal.signal(signal.SIGTERM, lambda signum, frame: stop.set())
     signal.signal(signal.SIGINT, lambda signum, frame: stop.set())
@@ -138,9 +154,12 @@ def _worker_main(index: int, handles: list, foreign: list, core, conn,
     _pin_to_cpu(index)
     pending = []
     loop = CaptureLoop(handles, core, pending.extend)
+    engine = loop.pipeline.engine
     sent_at = next_stats = time.monotonic()
     while not stop.is_set():
         loop.step()
+        while conn.poll():
+            _answer(conn, engine)
         now = time.monotonic()
         if pending and (len(pending) >= SEND_RECORDS or now - sent_at >= SEND_AFTER_S):
             conn.send(("records", pending[:]))
@@ -152,7 +171,22 @@ def _worker_main(index: int, handles: list, foreign: list, core, conn,
     loop.finish()
     conn.send(("records", pending))
     conn.send(("done", loop.stats()))
+    if core.keep_kib_per_flow:
+        # the alerts on the flows just flushed are raised after this: their
+        # frames are asked for until the collector closes the pipe
+        deadline = time.monotonic() + STOP_TIMEOUT_S
+        try:
+            while conn.poll(max(0.0, deadline - time.monotonic())):
+                _answer(conn, engine)
+        except EOFError:
+            pass
     conn.close()
+
+
+def _answer(conn, engine) -> None:
+    """Answer the collector's question: an alert's flows' kept frames."""
+    _, request_id, flow_ids = conn.recv()
+    conn.send(("kept", (request_id, engine.kept_packets(flow_ids))))
 
 
 def _pin_to_cpu(index: int) -> None:
@@ -186,6 +220,11 @@ class _Supervisor:
     def __init__(self, handles: HandleSets, core, stats_interval_s, collector: Collector):
         self._ctx = multiprocessing.get_context("fork")   # the children inherit the handles
         self.core = core
+        self.kept = None
+        if core.keep_kib_per_flow:
+            # an alert's flows' kept packets, asked for from the workers
+            self.kept = WorkerAlertPackets(self.ask_kept, collector.out_dir)
+            collector.write.on_alert = self.kept
         self.stats_interval_s = stats_interval_s
         self.collector = collector
         self.workers = [_Worker(i, h) for i, h in enumerate(handles.workers)]
@@ -195,15 +234,30 @@ class _Supervisor:
         self.last_message_at = time.monotonic()
 
     def start(self, w: _Worker) -> None:
-        receive, send = self._ctx.Pipe(duplex=False)
+        here, there = self._ctx.Pipe(duplex=True)      # records up, kept-packet questions down
         foreign = [h for other in self.workers if other is not w for h in other.handles]
         foreign += [h for spare in self.spares for h in spare]
+        conns = [here] + [o.conn for o in self.workers if o.conn is not None and o is not w]
         w.process = self._ctx.Process(target=_worker_main, name=f"exfilwatch-worker-{w.index}",
-                                      args=(w.index, w.handles, foreign, self.core, send,
+                                      args=(w.index, w.handles, foreign, conns, self.core, there,
                                             self.stats_interval_s))
         w.process.start()
-        send.close()
-        w.conn, w.stats, w.done, w.restart_at = receive, None, False, None
+        there.close()
+        w.conn, w.stats, w.done, w.restart_at = here, None, False, None
+
+    def ask_kept(self, request_id: int, flow_ids) -> list:
+        """Ask every running worker for these flows' kept frames; the
+        indices of those asked."""
+        asked = []
+        for w in self.workers:
+            if w.conn is None:
+                continue
+            try:
+                w.conn.send(("kept?", request_id, list(flow_ids)))
+            except OSError:         # it just died: its end of the pipe is read next
+                continue
+            asked.append(w.index)
+        return asked
 
     def running(self) -> list:
         return [w for w in self.workers if w.conn is not None or w.process.is_alive()]
@@ -215,6 +269,8 @@ class _Supervisor:
         for conn in wait(list(conns), timeout_s):
             self._receive(conns[conn])      # one message each: no worker starves the others
         now = time.monotonic()
+        if self.kept is not None:
+            self.kept.expire(now)
         for w in self.workers:
             if w.conn is None and not w.process.is_alive() and not w.done and not w.given_up:
                 if w.restart_at is None:
@@ -230,9 +286,13 @@ class _Supervisor:
             w.conn.close()
             w.conn = None
             w.process.join(timeout=5)
+            if self.kept is not None:
+                self.kept.gone(w.index)
             return
         if kind == "records":
             self.collector.write(payload)
+        elif kind == "kept":
+            self.kept.answer(w.index, *payload)
         else:
             w.stats = payload
             w.done = kind == "done"
@@ -283,6 +343,18 @@ class _Supervisor:
         for w in self.workers:
             if w.process.is_alive():
                 os.kill(w.process.pid, signal.SIGTERM)
+
+    def release(self) -> None:
+        """After the stop: once every worker has sent its last records and
+        no alert waits for kept frames, close the pipes (the workers that
+        answer questions until then exit)."""
+        if self.kept is None or self.kept.pending:
+            return
+        if all(w.done or w.conn is None for w in self.workers):
+            for w in self.workers:
+                if w.conn is not None:
+                    w.conn.close()
+                    w.conn = None
 
     def kill_stragglers(self) -> None:
         for w in self.running():
@@ -350,6 +422,9 @@ def run_workers(handles: HandleSets, out_dir: str, settings: Settings = Settings
             while supervisor.running() and \
                     time.monotonic() - supervisor.last_message_at < STOP_TIMEOUT_S:
                 supervisor.poll(0.1, stopping=True)
+                supervisor.release()
             supervisor.kill_stragglers()
+            if supervisor.kept is not None:
+                supervisor.kept.close()     # written with what came
             supervisor.write_stats(on_stats)
         return collector.result

@@ -235,11 +235,3 @@ def test_live_alert_saves_the_first_kib_of_its_flow_and_extract_copies_it(tmp_pa
     copy = tmp_path / "x.pcap"
     assert main(["extract", str(lab.out), "--alert", aid, "-o", str(copy)]) == 0
     assert copy.read_bytes() == saved.read_bytes()
-
-
-def test_keeping_packets_with_several_workers_is_refused_with_a_reason(tmp_path):
-    from engine.cli import main
-
-    status = main(["live", "-i", "lo", "-o", str(tmp_path / "o"), "--workers", "2",
-                   "--keep-kib", "16", "-q"])
-    assert status == 2
