@@ -155,10 +155,11 @@ def _worker_main(index: int, handles: list, foreign: list, foreign_conns: list, 
     pending = []
     loop = CaptureLoop(handles, core, pending.extend)
     engine = loop.pipeline.engine
+    keeping = bool(core.keep_kib_per_flow)   # else the collector asks nothing: no poll per step
     sent_at = next_stats = time.monotonic()
     while not stop.is_set():
         loop.step()
-        while conn.poll():
+        while keeping and conn.poll():
             _answer(conn, engine)
         now = time.monotonic()
         if pending and (len(pending) >= SEND_RECORDS or now - sent_at >= SEND_AFTER_S):
@@ -171,7 +172,7 @@ def _worker_main(index: int, handles: list, foreign: list, foreign_conns: list, 
     loop.finish()
     conn.send(("records", pending))
     conn.send(("done", loop.stats()))
-    if core.keep_kib_per_flow:
+    if keeping:
         # the alerts on the flows just flushed are raised after this: their
         # frames are asked for until the collector closes the pipe
         deadline = time.monotonic() + STOP_TIMEOUT_S
